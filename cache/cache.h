@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cache: one shard of the node's cache, and the memcached protocol that
+ * reaches it (parse -> process -> compose).
+ *
+ * A shard is owned by exactly one core and has no locks: every function
+ * taking a struct cache_shard runs on that core. The store knows nothing of
+ * the wire; the parser knows nothing of the store; proto_execute() is the
+ * one bridge between them.
+ */
+#ifndef MEMLANE_CACHE_H
+#define MEMLANE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------
+ * The shard
+ * ---------------------------------------------------------------------- */
+
+struct cache_shard;
+
+struct cache_params {
+	/* Hard ceiling, in allocator-real bytes, for everything the shard
+	 * allocates: segments and index. */
+	size_t mem_limit;
+	/* Largest item accepted (memcached's -I); 0 means 1 MiB. */
+	size_t item_size_max;
+	/* Bytes per storage segment; 0 means 1 MiB, and it is raised to hold
+	 * item_size_max. Tests use small segments to reach limits fast. */
+	size_t segment_size;
+	/* Expected number of items; sizes the index up front so that a
+	 * known load does not pay for growth. 0 lets the index grow. */
+	size_t items_hint;
+	/* CAS uniqueness across the node: this shard's id and the number of
+	 * low CAS bits reserved for shard ids (ids < 1 << cas_id_bits). */
+	uint32_t cas_id;
+	uint32_t cas_id_bits;
+	/* The clock at creation, unix seconds (see cache_set_time()). */
+	uint32_t now;
+	/* memcached's -M: answer out of memory instead of evicting. */
+	bool no_evict;
+};
+
+/* A stored item as seen by a reader. Pointers stay valid until the next
+ * call that may store into or evict from the same shard. */
+struct cache_item {
+	const char *key;
+	const char *value;
+	uint32_t klen;
+	uint32_t vlen;
+	uint32_t flags;
+	uint32_t exptime; /* absolute unix seconds, 0 = never */
+	uint32_t atime;   /* last access, unix seconds */
+	uint64_t cas;
+	bool fetched;  /* had been fetched before this access */
+	bool stale;    /* marked stale by a meta invalidate */
+	bool win_sent; /* a recache win (W) has been handed out */
+};
+
+/* Shard-wide counters, in memcached's terms. */
+struct cache_stats {
+	uint64_t curr_items;
+	uint64_t total_items;
+	uint64_t bytes;        /* sum of stored item sizes */
+	uint64_t mem_used;     /* allocator-real bytes held (segments + index) */
+	uint64_t mem_limit;
+	uint64_t evictions;
+	uint64_t expired_unfetched;
+	uint64_t evicted_unfetched;
+	uint64_t reclaimed;    /* expired items whose space was reclaimed */
+	uint64_t index_buckets;
+	uint64_t index_overflow;
+	uint64_t segments;
+	uint64_t small_items;  /* items in the S3-FIFO small queue */
+	uint64_t main_items;   /* items in the S3-FIFO main queue */
+	uint64_t ghost_hits;   /* inserts that went straight to main */
+	uint64_t moved_to_main;
+	uint64_t reinserted;   /* main items given another round */
+};
+
+/* Returns a new shard, or NULL with errno set (EINVAL for a bad params,
+ * ENOMEM when mem_limit cannot hold one segment and the index). */
+struct cache_shard *cache_create(const struct cache_params *p);
+/* Frees the shard and all its memory; takes NULL. */
+void cache_free(struct cache_shard *s);
+
+/* Sets the shard's clock (unix seconds). Runs on the owner core, called
+ * by its loop between bursts and by tests that need time to pass. */
+void cache_set_time(struct cache_shard *s, uint32_t now);
+uint32_t cache_time(const struct cache_shard *s);
+
+/* Reclaims expired items: inspects at most budget index buckets, resuming
+ * where the previous call stopped. Returns the number of items reclaimed. */
+unsigned cache_sweep(struct cache_shard *s, unsigned budget);
+
+/* Drops every item (flush_all). */
+void cache_flush(struct cache_shard *s);
+
+void cache_get_stats(const struct cache_shard *s, struct cache_stats *st);
+
+/* Store modes (memcached's commands). */
+enum cache_mode {
+	CACHE_SET,
+	CACHE_ADD,
+	CACHE_REPLACE,
+	CACHE_APPEND,
+	CACHE_PREPEND,
+};
+
+struct cache_store {
+	uint64_t hv;
+	const char *key;
+	uint32_t klen;
+	uint32_t vlen;
+	const void *value;
+	uint32_t flags;
+	uint32_t exptime;    /* absolute, 0 = never */
+	uint64_t cas;        /* compare with this CAS first; 0 = don't */
+	enum cache_mode mode;
+	bool invalidate;     /* meta I: an older CAS marks stale, not EXISTS */
+	/* append/prepend on a miss: create the item with this exptime */
+	bool vivify;
+	uint32_t vivify_exptime;
+};
+
+/*
+ * Stores an item. Returns 0 when stored (out, if not NULL, describes the
+ * new item), or
+ *   -EEXIST  add found the key, or the CAS did not match (EXISTS);
+ *   -ENOENT  replace/append/prepend found no key, or a CAS store found
+ *            none (NOT_FOUND);
+ *   -E2BIG   the item is larger than item_size_max;
+ *   -ENOMEM  nothing could be evicted to make room.
+ * For add, -EEXIST also refreshes the existing item as a hit would.
+ */
+int cache_store(struct cache_shard *s, const struct cache_store *req,
+		struct cache_item *out);
+
+/* Lookup options. */
+#define CACHE_GET_NOBUMP 0x1 /* meta u: no hit bit, atime or frequency */
+#define CACHE_GET_TOUCH 0x2  /* set exptime (gat, touch, mg T) */
+
+/* Looks a key up. Returns 0 and fills out on a hit, -ENOENT on a miss
+ * (expired items are misses and are reclaimed on the spot). */
+int cache_get(struct cache_shard *s, uint64_t hv, const char *key,
+	      uint32_t klen, unsigned opts, uint32_t exptime,
+	      struct cache_item *out);
+
+/* Bulk lookup of n keys (n <= CACHE_BULK_MAX): prefetches every bucket,
+ * then every candidate item, then resolves. rc[i] is 0 or -ENOENT as for
+ * cache_get(). Returns the number of hits. */
+#define CACHE_BULK_MAX 64
+unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
+			const char *const *key, const uint32_t *klen,
+			struct cache_item *out, int *rc);
+
+/* Deletes a key. cas != 0 deletes only if it matches. Returns 0, -ENOENT,
+ * or -EEXIST on a CAS mismatch. */
+int cache_delete(struct cache_shard *s, uint64_t hv, const char *key,
+		 uint32_t klen, uint64_t cas);
+
+/* Meta invalidate (md I): marks the item stale, gives it a new CAS and, if
+ * set_exptime, a new exptime. Returns 0, -ENOENT or -EEXIST (CAS). */
+int cache_invalidate(struct cache_shard *s, uint64_t hv, const char *key,
+		     uint32_t klen, uint64_t cas, bool set_exptime,
+		     uint32_t exptime);
+
+/* Marks that a recache win has been handed out for this item (mg W). */
+void cache_mark_win(struct cache_shard *s, uint64_t hv, const char *key,
+		    uint32_t klen);
+
+struct cache_arith {
+	uint64_t hv;
+	const char *key;
+	uint32_t klen;
+	bool incr;
+	uint64_t delta;
+	uint64_t cas;          /* compare first; 0 = don't */
+	bool vivify;           /* create on miss with initial and exptime */
+	uint64_t initial;
+	uint32_t vivify_exptime;
+	bool set_exptime;      /* on success, set exptime */
+	uint32_t exptime;
+};
+
+/*
+ * incr/decr: decr stops at 0, incr wraps at 2^64. Returns 0 with *value
+ * and out (if not NULL) set, or
+ *   -ENOENT  no such key (and no vivify);
+ *   -EINVAL  the stored value is not a decimal number of at most 20 digits;
+ *   -EEXIST  CAS mismatch;
+ *   -ENOMEM  no room for the new value.
+ */
+int cache_arith(struct cache_shard *s, const struct cache_arith *req,
+		uint64_t *value, struct cache_item *out);
+
+#include "proto.h"
+
+#endif /* MEMLANE_CACHE_H */

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The memcached protocol, as memcached 1.6 speaks it: text and meta
+ * commands, parsed incrementally from a byte stream.
+ *
+ * Part of cache/'s public interface; include "cache.h", which includes
+ * this file.
+ */
+#ifndef MEMLANE_CACHE_PROTO_H
+#define MEMLANE_CACHE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_KEY_MAX 250
+/* Longest command line other than a retrieval's key list (memcached
+ * closes a connection whose line grows past this without a newline,
+ * unless it is a get/gets/gat/gats). */
+#define PROTO_LINE_MAX 2048
+/* Longest retrieval line accepted; past it the connection is closed. */
+#define PROTO_GET_LINE_MAX (64 * 1024)
+/* Longest meta opaque token memcached accepts. */
+#define PROTO_OPAQUE_MAX 32
+
+enum proto_cmd {
+	PROTO_NONE = 0, /* nothing to execute or answer (swallowed bytes) */
+	PROTO_ERR,      /* answer req->err verbatim */
+	PROTO_GET,
+	PROTO_GETS,
+	PROTO_GAT,
+	PROTO_GATS,
+	PROTO_SET,
+	PROTO_ADD,
+	PROTO_REPLACE,
+	PROTO_APPEND,
+	PROTO_PREPEND,
+	PROTO_CAS,
+	PROTO_DELETE,
+	PROTO_INCR,
+	PROTO_DECR,
+	PROTO_TOUCH,
+	PROTO_FLUSH_ALL,
+	PROTO_VERSION,
+	PROTO_VERBOSITY,
+	PROTO_STATS,
+	PROTO_QUIT,
+	PROTO_MG,
+	PROTO_MS,
+	PROTO_MD,
+	PROTO_MA,
+	PROTO_MN,
+	PROTO_ME,
+	PROTO_CMD_MAX
+};
+
+/* Bit of a meta flag letter in proto_meta.flags: A..Z are bits 0..25,
+ * a..z bits 26..51. */
+#define PROTO_MF(c)                                                      \
+	((c) >= 'a' ? 1ull << ((c) - 'a' + 26) : 1ull << ((c) - 'A'))
+
+/* A meta command's flags, decoded. Tokens that are numbers are parsed;
+ * the opaque is an offset into the request. */
+struct proto_meta {
+	uint64_t flags;       /* PROTO_MF() of every flag present */
+	uint32_t opaque_off;  /* O */
+	uint8_t opaque_len;
+	char mode;            /* M, 0 when absent */
+	uint32_t client_flags; /* F */
+	int64_t ttl;          /* T */
+	int64_t vivify_ttl;   /* N */
+	int64_t recache;      /* R */
+	uint64_t cas;         /* C */
+	uint64_t delta;       /* D, 1 when absent */
+	uint64_t initial;     /* J, 0 when absent */
+	/* Order in which the return flags were given (mg answers them in
+	 * request order): the letters, as sent. */
+	char order[24];
+	uint8_t norder;
+};
+
+/*
+ * One parsed request. Every offset is from the first byte of the request
+ * (the buf passed to proto_parse()), never a copy.
+ */
+struct proto_req {
+	uint8_t cmd;       /* enum proto_cmd */
+	bool noreply;      /* text "noreply", or meta q */
+	bool close;        /* close the connection after answering */
+	bool has_num;      /* num was given (flush_all delay, verbosity) */
+	uint16_t klen;     /* the (first) key */
+	uint32_t key_off;
+	uint32_t keys_end; /* retrievals: keys lie in [key_off, keys_end) */
+	uint32_t data_off; /* storage: the data block, without its \r\n */
+	uint32_t data_len;
+	uint32_t args_off; /* stats: the argument, e.g. "settings" */
+	uint32_t args_len;
+	uint32_t len;      /* bytes of the request: line and data block */
+	uint32_t flags;    /* client flags of a text storage command */
+	int64_t exptime;   /* storage, touch, gat/gats: as sent */
+	uint64_t num;      /* cas unique, incr/decr delta, flush_all delay,
+			    * verbosity level */
+	uint64_t hv;       /* hash of the (first) key */
+	const char *err;   /* PROTO_ERR: the whole reply, "...\r\n" */
+	struct proto_meta meta;
+};
+
+/* Per-connection parser state. Zero it to start. */
+struct proto_parser {
+	uint64_t swallow; /* data-block bytes still to discard */
+};
+
+/*
+ * Parses one request from buf[0..len). Returns the number of bytes it
+ * consumed (req->len), with req filled; or 0 when buf holds no complete
+ * request yet (call again with more bytes, from the same start). A
+ * malformed request is consumed like any other and comes back as PROTO_ERR
+ * with the reply memcached gives; req->close says when memcached would
+ * close the connection instead. May rewrite the key bytes in place (meta
+ * base64 keys are decoded where they lie).
+ */
+size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
+		   struct proto_req *req);
+
+/*
+ * Iterates the keys of a retrieval. *pos starts at req->key_off; each call
+ * returns true with the next key's offset and length, or false at the end.
+ */
+bool proto_next_key(const char *buf, const struct proto_req *req,
+		    uint32_t *pos, uint32_t *off, uint32_t *klen);
+
+/* The memcached UDP frame header, 8 bytes, big-endian on the wire:
+ *
+ *   OFFSET SIZE FIELD
+ *   0      2    request id (echoed in the reply)
+ *   2      2    sequence number of this datagram
+ *   4      2    total datagrams in this message
+ *   6      2    reserved, 0
+ */
+#define PROTO_UDP_HDR 8
+/* Largest reply datagram, header included. */
+#define PROTO_UDP_MTU 1400
+
+struct proto_udp_hdr {
+	uint16_t req_id;
+	uint16_t seq;
+	uint16_t count;
+	uint16_t reserved;
+};
+
+/* Reads a frame header. Returns 0, or -EINVAL when len is short, or the
+ * request spans more than one datagram (memcached accepts only single
+ * datagram requests). */
+int proto_udp_parse(const void *buf, size_t len, struct proto_udp_hdr *h);
+/* Writes a frame header into 8 bytes at buf. */
+void proto_udp_write(void *buf, const struct proto_udp_hdr *h);
+/* Number of datagrams a reply of len bytes needs. */
+unsigned proto_udp_count(size_t len);
+/*
+ * Frames datagram seq (0-based) of a reply: writes the header for req_id
+ * into dgram and copies that datagram's slice of reply after it. Returns
+ * the datagram length, at most PROTO_UDP_MTU.
+ */
+size_t proto_udp_frame(void *dgram, uint16_t req_id, const void *reply,
+		       size_t len, unsigned seq);
+
+/* ------------------------------------------------------------------------
+ * Executing requests: the node as one thread sees it
+ * ---------------------------------------------------------------------- */
+
+struct cache_shard;
+struct proto_node;
+
+struct proto_node_params {
+	unsigned nshards;       /* shards; a key goes to ml_hash_core() */
+	size_t mem_limit;       /* bytes for the whole node (-m), split evenly */
+	size_t item_size_max;   /* -I; 0 = 1 MiB */
+	size_t segment_size;    /* 0 = default */
+	size_t items_hint;      /* whole node; 0 = grow */
+	bool no_evict;          /* -M: answer out of memory instead */
+	uint32_t now;           /* unix seconds */
+	uint32_t pid;           /* for stats */
+	unsigned conn_max;      /* for stats settings (-c) */
+	unsigned tcp_port;      /* for stats settings (-p) */
+	unsigned udp_port;      /* for stats settings (-U) */
+	unsigned threads;       /* for stats (-t) */
+};
+
+/* Returns a node, or NULL with errno set (EINVAL, ENOMEM). */
+struct proto_node *proto_node_create(const struct proto_node_params *p);
+/* Frees the node and its shards; takes NULL. */
+void proto_node_free(struct proto_node *n);
+/* Advances every shard's clock (unix seconds) and applies a due delayed
+ * flush_all. */
+void proto_node_set_time(struct proto_node *n, uint32_t now);
+struct cache_shard *proto_node_shard(struct proto_node *n, unsigned i);
+
+/* A growable reply buffer, owned by its connection. */
+struct proto_out {
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+
+/* Makes room for more bytes; returns 0 or -ENOMEM. */
+int proto_out_reserve(struct proto_out *o, size_t more);
+void proto_out_free(struct proto_out *o);
+
+/*
+ * Executes one parsed request (buf is the request's first byte, as given
+ * to proto_parse()) and appends its reply, if any, to out. Returns 0, or
+ * -ENOMEM when out could not grow (nothing was appended), or -EPIPE when
+ * the connection must be closed after out is sent (quit, or a request
+ * whose req->close is set).
+ */
+int proto_execute(struct proto_node *n, const char *buf,
+		  const struct proto_req *req, struct proto_out *out);
+
+/* Connection counters the transport reports, for stats. */
+struct proto_conn_stats {
+	uint64_t curr_connections;
+	uint64_t total_connections;
+	uint64_t rejected_connections;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+};
+void proto_node_set_conn_stats(struct proto_node *n,
+			       const struct proto_conn_stats *cs);
+
+#endif /* MEMLANE_CACHE_PROTO_H */
