@@ -105,9 +105,13 @@ struct proto_req {
 	struct proto_meta meta;
 };
 
-/* Per-connection parser state. Zero it to start. */
+/* Per-connection parser state. Zero it, then set item_size_max. */
 struct proto_parser {
-	uint64_t swallow; /* data-block bytes still to discard */
+	uint64_t swallow;       /* data-block bytes still to discard */
+	/* -I (0 = 1 MiB): a storage command whose data block is larger is
+	 * answered SERVER_ERROR object too large for cache, and its data
+	 * block is swallowed without being buffered. */
+	uint32_t item_size_max;
 };
 
 /*
