@@ -16,7 +16,7 @@
  *   bits 31..0                    which index bucket in the shard (linear
  *                                 hashing takes as many low bits as the
  *                                 index has levels);
- *   bits 47..34                   the 14-bit tag kept in the index slot,
+ *   bits 43..34                   the 10-bit tag kept in the index slot,
  *                                 which rejects almost every wrong slot
  *                                 without reading the item.
  *
