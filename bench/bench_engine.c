@@ -1,1 +1,894 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * memlane-bench engine: the request rate of one cache shard on one pinned
+ * core, with no network, set against the machine's own limit.
+ *
+ * The limit is the rate of independent random 64-byte reads from a buffer
+ * far larger than the last-level cache, issued B at a time (prefetch all
+ * B, then read all B). A lookup in a shard that does not fit in the cache
+ * costs at least one such read (its index bucket; the item is a second),
+ * so a shard reaching a large fraction of the limit at the same batch
+ * depth leaves little on the table.
+ *
+ * What a timed loop does per operation is what a server core does with a
+ * parsed request: hash the key (ml_hash(), once), then cache_get() or
+ * cache_store(), or, at batch 32, one cache_get_bulk() for the GETs of the
+ * burst. Everything random is drawn before the clock starts: the key
+ * numbers, the GET/SET choice and the key bytes themselves, laid out one
+ * after the other like requests in a receive buffer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "common.h"
+
+#include "bench.h"
+
+#define ENGINE_KEYS_DEF 10000000ull
+#define ENGINE_KEYS_QUICK 1000000ull
+#define ENGINE_SECONDS_DEF 2.0
+#define ENGINE_SECONDS_QUICK 0.5
+#define ENGINE_REPEATS_DEF 5
+/* Operations drawn ahead of time; the stream wraps around. Far more
+ * distinct keys than the last-level cache holds items. */
+#define ENGINE_STREAM_DEF (1u << 22)
+#define ENGINE_STREAM_QUICK (1u << 20)
+/* The clock is read once per chunk of operations. */
+#define ENGINE_CHUNK 2048u
+#define ENGINE_BURST 32u
+#define ENGINE_ZIPF_THETA 0.99
+#define ENGINE_TARGET 0.40
+/* Per-item bytes assumed beyond key and value when sizing mem_limit. */
+#define ENGINE_ITEM_OVERHEAD 64u
+#define ENGINE_MEM_SLACK 1.3
+
+/* The machine limit's buffer and its dependent-read chain. */
+#define LIMIT_BYTES (1ull << 30)
+#define LIMIT_CHAIN_STRIDE 16u /* lines between chain slots */
+
+/* Writes through this keep loads from being optimised away. */
+static volatile uint64_t engine_sink;
+
+struct engine_size {
+	unsigned klen;
+	unsigned vlen;
+};
+
+static const struct engine_size engine_sizes[] = {
+	{ 16, 32 },
+	{ 64, 512 },
+};
+
+/* Percent of SETs in each mix (GET/SET 100/0, 90/10, 50/50). */
+static const unsigned engine_set_pcts[] = { 0, 10, 50 };
+
+enum engine_dist {
+	ENGINE_UNIFORM,
+	ENGINE_ZIPF,
+	ENGINE_NDIST
+};
+
+static const char *const engine_dist_names[] = {
+	[ENGINE_UNIFORM] = "uniform",
+	[ENGINE_ZIPF] = "zipf0.99",
+};
+
+static const unsigned engine_batches[] = { 1, ENGINE_BURST };
+
+struct engine_opts {
+	uint64_t keys;
+	double seconds;     /* per case, when ops == 0 */
+	uint64_t ops;       /* per case; 0 = run for seconds */
+	unsigned repeats;   /* slices per case; the median is reported */
+	uint32_t stream_len;
+	int cpu;
+	bool json;
+};
+
+struct engine_limit {
+	double mreads[2]; /* at batch 1 and at ENGINE_BURST */
+	double chase_ns;  /* one dependent random read */
+};
+
+struct engine_result {
+	unsigned klen;
+	unsigned vlen;
+	unsigned set_pct;
+	enum engine_dist dist;
+	unsigned batch;
+	double mops;      /* median over the slices */
+	double hit_ratio; /* of the GETs */
+	uint64_t set_fail;
+	double of_limit;
+};
+
+/* The pre-drawn requests of one distribution. */
+struct engine_stream {
+	uint32_t *idx; /* key numbers */
+	uint8_t *mix;  /* 0..99: a SET when below the case's set percent */
+	uint32_t len;  /* a power of two, a multiple of ENGINE_BURST */
+};
+
+/* The state of a timed loop. The stream is read in order; only the shard
+ * is touched at random. */
+struct engine_run {
+	struct cache_shard *shard;
+	const char *keys; /* len keys of klen bytes, in stream order */
+	const uint8_t *mix;
+	uint32_t mask;
+	uint32_t pos;
+	unsigned klen;
+	unsigned vlen;
+	unsigned set_pct;
+	const char *value;
+	uint64_t gets;
+	uint64_t hits;
+	uint64_t sets;
+	uint64_t set_fail;
+	uint64_t sink;
+};
+
+static void engine_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: memlane-bench engine [options]\n"
+		"  --keys N      keys preloaded and drawn from (default 10M)\n"
+		"  --seconds S   measured time per case (default %.1f)\n"
+		"  --ops N       measured operations per case instead\n"
+		"  --repeats R   slices per case, median reported (default %d)\n"
+		"  --cpu C       pin to CPU C (default: the highest allowed)\n"
+		"  --quick       1M keys, %.1f s per case\n"
+		"  --json        one JSON object instead of the table\n",
+		ENGINE_SECONDS_DEF, ENGINE_REPEATS_DEF, ENGINE_SECONDS_QUICK);
+}
+
+static int engine_parse(int argc, char **argv, struct engine_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "keys", required_argument, NULL, 'k' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "ops", required_argument, NULL, 'o' },
+		{ "repeats", required_argument, NULL, 'r' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool keys_set = false, seconds_set = false;
+	uint64_t v;
+	int c;
+
+	*o = (struct engine_opts){
+		.keys = ENGINE_KEYS_DEF,
+		.seconds = ENGINE_SECONDS_DEF,
+		.repeats = ENGINE_REPEATS_DEF,
+		.stream_len = ENGINE_STREAM_DEF,
+		.cpu = -1,
+	};
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (bench_parse_u64(optarg, &o->keys) || o->keys == 0 ||
+			    o->keys > UINT32_MAX)
+				goto bad;
+			keys_set = true;
+			break;
+		case 's':
+			if (bench_parse_double(optarg, &o->seconds) ||
+			    o->seconds <= 0.0)
+				goto bad;
+			seconds_set = true;
+			break;
+		case 'o':
+			if (bench_parse_u64(optarg, &o->ops) || o->ops == 0)
+				goto bad;
+			break;
+		case 'r':
+			if (bench_parse_u64(optarg, &v) || v == 0 || v > 99)
+				goto bad;
+			o->repeats = (unsigned)v;
+			break;
+		case 'c':
+			if (bench_parse_u64(optarg, &v) || v >= CPU_SETSIZE)
+				goto bad;
+			o->cpu = (int)v;
+			break;
+		case 'q':
+			if (!keys_set)
+				o->keys = ENGINE_KEYS_QUICK;
+			if (!seconds_set)
+				o->seconds = ENGINE_SECONDS_QUICK;
+			o->stream_len = ENGINE_STREAM_QUICK;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			engine_usage(stdout);
+			return 1;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	return 0;
+bad:
+	engine_usage(stderr);
+	return -EINVAL;
+}
+
+static void *engine_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int engine_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double engine_median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), engine_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/* ------------------------------------------------------------------------
+ * The machine limit
+ * ---------------------------------------------------------------------- */
+
+/* Reads n random lines (a multiple of batch) starting at *pos of lines[],
+ * batch at a time: prefetch every address of the batch, then read them. */
+static uint64_t limit_reads(const uint8_t *buf, const uint32_t *lines,
+			    uint32_t mask, uint32_t *pos, unsigned batch,
+			    unsigned n)
+{
+	uint64_t sink = 0;
+	uint32_t p = *pos;
+	unsigned i, j;
+
+	for (i = 0; i < n; i += batch) {
+		for (j = 0; j < batch; j++)
+			__builtin_prefetch(
+				buf + (size_t)lines[(p + j) & mask] *
+					      ML_CACHE_LINE,
+				0, 3);
+		for (j = 0; j < batch; j++)
+			sink += *(const uint64_t *)(buf +
+						    (size_t)lines[(p + j) & mask] *
+							    ML_CACHE_LINE);
+		p = (p + batch) & mask;
+	}
+	*pos = p;
+	return sink;
+}
+
+/* Median rate, in millions of reads per second, over o->repeats slices. */
+static double limit_rate(const struct engine_opts *o, const uint8_t *buf,
+			 const uint32_t *lines, uint32_t len, unsigned batch)
+{
+	double rates[100];
+	uint32_t pos = 0;
+	unsigned r;
+
+	for (r = 0; r < o->repeats; r++) {
+		uint64_t t0 = bench_now_ns(), t = t0, done = 0;
+		uint64_t want_ops = o->ops / o->repeats;
+		uint64_t want_ns = (uint64_t)(o->seconds * 1e9 / o->repeats);
+
+		for (;;) {
+			engine_sink += limit_reads(buf, lines, len - 1, &pos,
+						   batch, ENGINE_CHUNK);
+			done += ENGINE_CHUNK;
+			t = bench_now_ns();
+			if (o->ops ? done >= want_ops : t - t0 >= want_ns)
+				break;
+		}
+		rates[r] = (double)done * 1e3 / (double)(t - t0);
+	}
+	return engine_median(rates, o->repeats);
+}
+
+/*
+ * Latency of one dependent random read: a single cycle through slots one
+ * LIMIT_CHAIN_STRIDE lines apart, each at a random line of its stride, in
+ * a random order (Sattolo's shuffle makes one cycle).
+ */
+static int limit_chase(uint8_t *buf, double seconds, double *ns)
+{
+	uint32_t nslots = (uint32_t)(LIMIT_BYTES / ML_CACHE_LINE /
+				     LIMIT_CHAIN_STRIDE);
+	uint64_t t0, t, hops = 0;
+	struct bench_rng rng;
+	uint32_t *order, i;
+	size_t cur;
+
+	order = malloc(sizeof(*order) * nslots);
+	if (!order)
+		return -ENOMEM;
+	bench_rng_seed(&rng, 0x6c696d6974ull);
+	for (i = 0; i < nslots; i++)
+		order[i] = i * LIMIT_CHAIN_STRIDE +
+			   (uint32_t)bench_rng_below(&rng, LIMIT_CHAIN_STRIDE);
+	for (i = nslots - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)bench_rng_below(&rng, i);
+		uint32_t tmp = order[i];
+
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	/* order[] is now one cycle over the slots: slot order[i] links to
+	 * order[i + 1]. Store each link in the line it leaves from. */
+	for (i = 0; i < nslots; i++)
+		*(uint64_t *)(buf + (size_t)order[i] * ML_CACHE_LINE) =
+			order[(i + 1) % nslots];
+	cur = order[0];
+	free(order);
+
+	t0 = bench_now_ns();
+	do {
+		for (i = 0; i < 1024; i++)
+			cur = *(const uint64_t *)(buf + cur * ML_CACHE_LINE);
+		hops += 1024;
+		t = bench_now_ns();
+	} while (t - t0 < (uint64_t)(seconds * 1e9));
+	engine_sink += cur;
+	*ns = (double)(t - t0) / (double)hops;
+	return 0;
+}
+
+static int engine_measure_limit(const struct engine_opts *o,
+				struct engine_limit *lim)
+{
+	uint8_t *buf;
+	uint32_t *lines, i;
+	struct bench_rng rng;
+	unsigned b;
+	int rc = 0;
+
+	buf = engine_map(LIMIT_BYTES);
+	if (!buf)
+		return -ENOMEM;
+	lines = malloc(sizeof(*lines) * o->stream_len);
+	if (!lines) {
+		rc = -ENOMEM;
+		goto unmap;
+	}
+	/* Resident before any timing: every page written once. */
+	memset(buf, 0x5a, LIMIT_BYTES);
+	bench_rng_seed(&rng, 0x6275666665ull);
+	for (i = 0; i < o->stream_len; i++)
+		lines[i] = (uint32_t)bench_rng_below(
+			&rng, LIMIT_BYTES / ML_CACHE_LINE);
+
+	for (b = 0; b < ML_ARRAY_SIZE(engine_batches); b++)
+		lim->mreads[b] = limit_rate(o, buf, lines, o->stream_len,
+					    engine_batches[b]);
+	rc = limit_chase(buf, ML_MIN(o->seconds, 1.0), &lim->chase_ns);
+
+	free(lines);
+unmap:
+	munmap(buf, LIMIT_BYTES);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Streams, the shard and the timed loops
+ * ---------------------------------------------------------------------- */
+
+static void engine_stream_free(struct engine_stream *st)
+{
+	free(st->idx);
+	free(st->mix);
+	st->idx = NULL;
+	st->mix = NULL;
+}
+
+static int engine_stream_build(struct engine_stream *st, enum engine_dist d,
+			       uint64_t keys, uint32_t len)
+{
+	struct bench_zipf z;
+	struct bench_rng rng;
+	uint32_t i;
+	int rc;
+
+	st->len = len;
+	st->idx = malloc(sizeof(*st->idx) * len);
+	st->mix = malloc(len);
+	if (!st->idx || !st->mix) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	bench_rng_seed(&rng, 0x656e67696e65ull + d);
+	if (d == ENGINE_ZIPF) {
+		rc = bench_zipf_init(&z, keys, ENGINE_ZIPF_THETA, 0x7a697066);
+		if (rc)
+			goto fail;
+		for (i = 0; i < len; i++)
+			st->idx[i] = (uint32_t)bench_zipf_next(&z, &rng);
+	} else {
+		for (i = 0; i < len; i++)
+			st->idx[i] = (uint32_t)bench_rng_below(&rng, keys);
+	}
+	for (i = 0; i < len; i++)
+		st->mix[i] = (uint8_t)bench_rng_below(&rng, 100);
+	return 0;
+fail:
+	engine_stream_free(st);
+	return rc;
+}
+
+/* The key bytes of every operation in the stream, back to back. */
+static char *engine_stream_keys(const struct engine_stream *st, unsigned klen)
+{
+	char *keys = engine_map((size_t)st->len * klen);
+	uint32_t i;
+
+	if (!keys)
+		return NULL;
+	for (i = 0; i < st->len; i++)
+		bench_key_format(st->idx[i], klen, keys + (size_t)i * klen);
+	return keys;
+}
+
+static struct cache_shard *engine_shard(uint64_t keys,
+					const struct engine_size *sz)
+{
+	struct cache_params p = {
+		.mem_limit = (size_t)((double)keys *
+				      (sz->klen + sz->vlen +
+				       ENGINE_ITEM_OVERHEAD) *
+				      ENGINE_MEM_SLACK),
+		.items_hint = keys,
+		.now = (uint32_t)time(NULL),
+	};
+
+	return cache_create(&p);
+}
+
+/* Stores every key once. Returns the number of keys that failed. */
+static uint64_t engine_preload(struct cache_shard *s, uint64_t keys,
+			       const struct engine_size *sz, const char *value)
+{
+	struct cache_store req = {
+		.vlen = sz->vlen,
+		.value = value,
+		.mode = CACHE_SET,
+	};
+	char key[PROTO_KEY_MAX];
+	uint64_t i, failed = 0;
+
+	req.key = key;
+	req.klen = sz->klen;
+	for (i = 0; i < keys; i++) {
+		bench_key_format(i, sz->klen, key);
+		req.hv = ml_hash(key, sz->klen);
+		if (cache_store(s, &req, NULL))
+			failed++;
+	}
+	return failed;
+}
+
+static inline void engine_set(struct engine_run *e, uint64_t hv,
+			      const char *key)
+{
+	struct cache_store req = {
+		.hv = hv,
+		.key = key,
+		.klen = e->klen,
+		.vlen = e->vlen,
+		.value = e->value,
+		.mode = CACHE_SET,
+	};
+
+	e->sets++;
+	if (cache_store(e->shard, &req, NULL))
+		e->set_fail++;
+}
+
+/* n operations, one at a time. */
+static void engine_run_single(struct engine_run *e, unsigned n)
+{
+	struct cache_item it;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const char *key = e->keys + (size_t)e->pos * e->klen;
+		uint64_t hv = ml_hash(key, e->klen);
+
+		if (e->mix[e->pos] < e->set_pct) {
+			engine_set(e, hv, key);
+		} else {
+			e->gets++;
+			if (!cache_get(e->shard, hv, key, e->klen, 0, 0, &it)) {
+				e->hits++;
+				e->sink += (uint8_t)it.value[0] + it.vlen;
+			}
+		}
+		e->pos = (e->pos + 1) & e->mask;
+	}
+}
+
+/* n operations (a multiple of ENGINE_BURST) in bursts: the SETs of a burst
+ * one by one, then all its GETs in one cache_get_bulk(). */
+static void engine_run_burst(struct engine_run *e, unsigned n)
+{
+	const char *key[ENGINE_BURST];
+	uint32_t klen[ENGINE_BURST];
+	uint64_t hv[ENGINE_BURST];
+	struct cache_item out[ENGINE_BURST];
+	int rc[ENGINE_BURST];
+	unsigned i, j, ng;
+
+	for (j = 0; j < ENGINE_BURST; j++)
+		klen[j] = e->klen;
+	for (i = 0; i < n; i += ENGINE_BURST) {
+		ng = 0;
+		for (j = 0; j < ENGINE_BURST; j++) {
+			const char *k = e->keys + (size_t)e->pos * e->klen;
+			uint64_t h = ml_hash(k, e->klen);
+
+			if (e->mix[e->pos] < e->set_pct) {
+				engine_set(e, h, k);
+			} else {
+				key[ng] = k;
+				hv[ng] = h;
+				ng++;
+			}
+			e->pos = (e->pos + 1) & e->mask;
+		}
+		if (!ng)
+			continue;
+		e->gets += ng;
+		e->hits += cache_get_bulk(e->shard, ng, hv, key, klen, out, rc);
+		for (j = 0; j < ng; j++) {
+			if (!rc[j])
+				e->sink += (uint8_t)out[j].value[0] +
+					   out[j].vlen;
+		}
+	}
+}
+
+/* Runs one case for o->repeats slices; fills the rate and hit ratio. */
+static void engine_case(const struct engine_opts *o, struct engine_run *e,
+			struct engine_result *res)
+{
+	double rates[100];
+	unsigned r;
+
+	e->gets = e->hits = e->sets = e->set_fail = 0;
+	for (r = 0; r < o->repeats; r++) {
+		uint64_t t0 = bench_now_ns(), t = t0, done = 0;
+		uint64_t want_ops = o->ops / o->repeats;
+		uint64_t want_ns = (uint64_t)(o->seconds * 1e9 / o->repeats);
+
+		for (;;) {
+			if (res->batch == 1)
+				engine_run_single(e, ENGINE_CHUNK);
+			else
+				engine_run_burst(e, ENGINE_CHUNK);
+			done += ENGINE_CHUNK;
+			t = bench_now_ns();
+			if (o->ops ? done >= want_ops : t - t0 >= want_ns)
+				break;
+		}
+		rates[r] = (double)done * 1e3 / (double)(t - t0);
+	}
+	engine_sink += e->sink;
+	res->mops = engine_median(rates, o->repeats);
+	res->hit_ratio = e->gets ? (double)e->hits / (double)e->gets : 1.0;
+	res->set_fail = e->set_fail;
+}
+
+/* ------------------------------------------------------------------------
+ * Output
+ * ---------------------------------------------------------------------- */
+
+static void engine_mix_name(unsigned set_pct, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u/%u", 100 - set_pct, set_pct);
+}
+
+static void engine_print_header(const struct engine_opts *o, const char *cpu,
+				int pinned, const struct engine_limit *lim)
+{
+	printf("memlane-bench engine\n");
+	printf("cpu     %s, pinned to CPU %d\n", cpu, pinned);
+	printf("keys    %llu, drawn uniformly or by Zipf %.2f (ranks "
+	       "scrambled)\n",
+	       (unsigned long long)o->keys, ENGINE_ZIPF_THETA);
+	if (o->ops)
+		printf("timing  %llu operations per case, median of %u "
+		       "slices\n",
+		       (unsigned long long)o->ops, o->repeats);
+	else
+		printf("timing  %.1f s per case, median of %u slices\n",
+		       o->seconds, o->repeats);
+	printf("limit   independent random 64-byte reads from a %llu MiB "
+	       "buffer:\n",
+	       LIMIT_BYTES >> 20);
+	printf("        batch 1: %.1f Mreads/s, batch %u: %.1f Mreads/s; "
+	       "one dependent read: %.1f ns\n\n",
+	       lim->mreads[0], ENGINE_BURST, lim->mreads[1], lim->chase_ns);
+	printf("%-7s %-7s %-9s %5s %8s %8s %8s %9s\n", "mix", "sizes",
+	       "dist", "batch", "Mops/s", "ns/op", "hit%", "of limit");
+}
+
+static void engine_print_row(const struct engine_result *r)
+{
+	char mix[16], size[16];
+
+	engine_mix_name(r->set_pct, mix, sizeof(mix));
+	snprintf(size, sizeof(size), "%u/%u", r->klen, r->vlen);
+	printf("%-7s %-7s %-9s %5u %8.2f %8.1f %7.2f%% %8.0f%%", mix, size,
+	       engine_dist_names[r->dist], r->batch, r->mops, 1e3 / r->mops,
+	       r->hit_ratio * 100.0, r->of_limit * 100.0);
+	if (r->set_fail)
+		printf("  (%llu SETs failed)", (unsigned long long)r->set_fail);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* The issue's target: GET 100/0, uniform, batch 32 reaches ENGINE_TARGET
+ * of the batch-32 limit. */
+static bool engine_is_target(const struct engine_result *r)
+{
+	return r->set_pct == 0 && r->dist == ENGINE_UNIFORM &&
+	       r->batch == ENGINE_BURST;
+}
+
+static void engine_print_footer(const struct engine_result *res, unsigned n)
+{
+	unsigned i;
+
+	printf("\ntarget  GET 100/0, uniform, batch %u at >= %.0f%% of the "
+	       "batch-%u limit:\n",
+	       ENGINE_BURST, ENGINE_TARGET * 100.0, ENGINE_BURST);
+	for (i = 0; i < n; i++) {
+		if (!engine_is_target(&res[i]))
+			continue;
+		printf("        %u/%u: %.0f%%, %s\n", res[i].klen, res[i].vlen,
+		       res[i].of_limit * 100.0,
+		       res[i].of_limit >= ENGINE_TARGET ? "met" : "NOT met");
+	}
+	printf("\n"
+	       "mix       GET/SET percent of operations\n"
+	       "sizes     key/value bytes; keys are fixed-length decimal "
+	       "strings\n"
+	       "dist      how keys are drawn from the preloaded set\n"
+	       "batch     1: cache_get()/cache_store() per operation; %u: "
+	       "bursts of %u,\n"
+	       "          the SETs one by one, the GETs in one "
+	       "cache_get_bulk()\n"
+	       "Mops/s    million operations per second (median slice); "
+	       "every operation\n"
+	       "          includes hashing its key; a GET reads its value's "
+	       "first byte\n"
+	       "ns/op     1000 / Mops/s\n"
+	       "hit%%      GETs that found their key\n"
+	       "of limit  Mops/s over the limit's Mreads/s at the same batch "
+	       "depth\n",
+	       ENGINE_BURST, ENGINE_BURST);
+}
+
+static void engine_print_json(const struct engine_opts *o, const char *cpu,
+			      int pinned, const struct engine_limit *lim,
+			      const struct engine_result *res, unsigned n)
+{
+	unsigned i;
+
+	printf("{\"bench\": \"engine\", \"cpu\": \"%s\", \"cpu_pinned\": %d, "
+	       "\"keys\": %llu, \"zipf_theta\": %.2f, ",
+	       cpu, pinned, (unsigned long long)o->keys, ENGINE_ZIPF_THETA);
+	if (o->ops)
+		printf("\"ops_per_case\": %llu, ", (unsigned long long)o->ops);
+	else
+		printf("\"seconds_per_case\": %.3f, ", o->seconds);
+	printf("\"repeats\": %u,\n \"limit\": {\"buffer_bytes\": %llu, "
+	       "\"mreads_batch1\": %.3f, \"mreads_batch%u\": %.3f, "
+	       "\"dependent_read_ns\": %.2f},\n \"cases\": [",
+	       o->repeats, LIMIT_BYTES, lim->mreads[0], ENGINE_BURST,
+	       lim->mreads[1], lim->chase_ns);
+	for (i = 0; i < n; i++) {
+		const struct engine_result *r = &res[i];
+		char mix[16];
+
+		engine_mix_name(r->set_pct, mix, sizeof(mix));
+		printf("%s\n  {\"mix\": \"%s\", \"key_bytes\": %u, "
+		       "\"value_bytes\": %u, \"dist\": \"%s\", \"batch\": %u, "
+		       "\"mops\": %.3f, \"ns_per_op\": %.2f, "
+		       "\"hit_ratio\": %.5f, \"set_failed\": %llu, "
+		       "\"of_limit\": %.4f%s}",
+		       i ? "," : "", mix, r->klen, r->vlen,
+		       engine_dist_names[r->dist], r->batch, r->mops,
+		       1e3 / r->mops, r->hit_ratio,
+		       (unsigned long long)r->set_fail, r->of_limit,
+		       engine_is_target(r) ?
+			       (r->of_limit >= ENGINE_TARGET ?
+					", \"target\": \"met\"" :
+					", \"target\": \"not met\"") :
+			       "");
+	}
+	printf("\n ]}\n");
+}
+
+/* ------------------------------------------------------------------------
+ * The command
+ * ---------------------------------------------------------------------- */
+
+/* Runs every case of one key/value size on one preloaded shard. Returns 0
+ * or -errno; *n counts the results filled. */
+static int engine_size_cases(const struct engine_opts *o,
+			     const struct engine_size *sz,
+			     const struct engine_stream *streams,
+			     const struct engine_limit *lim,
+			     struct engine_result *res, unsigned *n)
+{
+	struct engine_run e = { 0 };
+	struct cache_stats st;
+	char *value, *keys;
+	uint64_t t0, failed;
+	unsigned d, m, b;
+	int rc = 0;
+
+	value = malloc(sz->vlen);
+	if (!value)
+		return -ENOMEM;
+	memset(value, 'v', sz->vlen);
+
+	e.shard = engine_shard(o->keys, sz);
+	if (!e.shard) {
+		rc = -errno;
+		fprintf(stderr, "engine: cache_create: %s\n", strerror(errno));
+		goto free_value;
+	}
+	fprintf(stderr, "engine: preloading %llu keys of %u/%u bytes...",
+		(unsigned long long)o->keys, sz->klen, sz->vlen);
+	t0 = bench_now_ns();
+	failed = engine_preload(e.shard, o->keys, sz, value);
+	cache_get_stats(e.shard, &st);
+	fprintf(stderr, " %.1f s, %llu items, %.1f MiB\n",
+		(double)(bench_now_ns() - t0) / 1e9,
+		(unsigned long long)st.curr_items,
+		(double)st.mem_used / (1 << 20));
+	if (failed || st.curr_items != o->keys)
+		fprintf(stderr,
+			"engine: warning: %llu stores failed, %llu of %llu "
+			"keys held\n",
+			(unsigned long long)failed,
+			(unsigned long long)st.curr_items,
+			(unsigned long long)o->keys);
+
+	e.klen = sz->klen;
+	e.vlen = sz->vlen;
+	e.value = value;
+	for (d = 0; d < ENGINE_NDIST; d++) {
+		keys = engine_stream_keys(&streams[d], sz->klen);
+		if (!keys) {
+			rc = -ENOMEM;
+			goto free_shard;
+		}
+		e.keys = keys;
+		e.mix = streams[d].mix;
+		e.mask = streams[d].len - 1;
+		e.pos = 0;
+		for (m = 0; m < ML_ARRAY_SIZE(engine_set_pcts); m++) {
+			for (b = 0; b < ML_ARRAY_SIZE(engine_batches); b++) {
+				struct engine_result *r = &res[(*n)++];
+
+				*r = (struct engine_result){
+					.klen = sz->klen,
+					.vlen = sz->vlen,
+					.set_pct = engine_set_pcts[m],
+					.dist = (enum engine_dist)d,
+					.batch = engine_batches[b],
+				};
+				e.set_pct = r->set_pct;
+				engine_case(o, &e, r);
+				r->of_limit = r->mops / lim->mreads[b];
+				if (!o->json)
+					engine_print_row(r);
+			}
+		}
+		munmap(keys, (size_t)streams[d].len * sz->klen);
+	}
+free_shard:
+	cache_free(e.shard);
+free_value:
+	free(value);
+	return rc;
+}
+
+int bench_engine_main(int argc, char **argv)
+{
+	enum {
+		NCASES = ML_ARRAY_SIZE(engine_sizes) * ENGINE_NDIST *
+			 ML_ARRAY_SIZE(engine_set_pcts) *
+			 ML_ARRAY_SIZE(engine_batches)
+	};
+	struct engine_stream streams[ENGINE_NDIST] = { 0 };
+	struct engine_result res[NCASES];
+	struct engine_limit lim;
+	struct engine_opts o;
+	unsigned d, i, n = 0;
+	char cpu[128];
+	int pinned, rc;
+	double need;
+
+	rc = engine_parse(argc, argv, &o);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (o.ops && o.ops < o.repeats * (uint64_t)ENGINE_CHUNK)
+		o.ops = o.repeats * (uint64_t)ENGINE_CHUNK;
+
+	/* The larger size's shard must fit in memory with room to spare. */
+	need = (double)o.keys *
+	       (engine_sizes[1].klen + engine_sizes[1].vlen +
+		ENGINE_ITEM_OVERHEAD) *
+	       ENGINE_MEM_SLACK;
+	if (need > 0.8 * (double)sysconf(_SC_PHYS_PAGES) *
+			   (double)sysconf(_SC_PAGESIZE)) {
+		fprintf(stderr,
+			"engine: %llu keys need about %.1f GiB; use --keys\n",
+			(unsigned long long)o.keys, need / (1 << 30));
+		return 1;
+	}
+
+	bench_cpu_model(cpu, sizeof(cpu));
+	pinned = bench_pin_cpu(o.cpu);
+	if (pinned < 0) {
+		fprintf(stderr, "engine: cannot pin to a CPU: %s\n",
+			strerror(-pinned));
+		return 1;
+	}
+
+	fprintf(stderr, "engine: measuring the machine limit...\n");
+	rc = engine_measure_limit(&o, &lim);
+	if (rc) {
+		fprintf(stderr, "engine: limit: %s\n", strerror(-rc));
+		return 1;
+	}
+	for (d = 0; d < ENGINE_NDIST; d++) {
+		fprintf(stderr, "engine: drawing %u %s operations...\n",
+			o.stream_len, engine_dist_names[d]);
+		rc = engine_stream_build(&streams[d], (enum engine_dist)d,
+					 o.keys, o.stream_len);
+		if (rc)
+			goto free_streams;
+	}
+
+	if (!o.json)
+		engine_print_header(&o, cpu, pinned, &lim);
+	for (i = 0; i < ML_ARRAY_SIZE(engine_sizes); i++) {
+		rc = engine_size_cases(&o, &engine_sizes[i], streams, &lim, res,
+				       &n);
+		if (rc)
+			goto free_streams;
+	}
+	if (o.json)
+		engine_print_json(&o, cpu, pinned, &lim, res, n);
+	else
+		engine_print_footer(res, n);
+
+free_streams:
+	for (d = 0; d < ENGINE_NDIST; d++)
+		engine_stream_free(&streams[d]);
+	if (rc)
+		fprintf(stderr, "engine: %s\n", strerror(-rc));
+	return rc ? 1 : 0;
+}

@@ -1301,36 +1301,48 @@ static inline void item_hit(struct cache_shard *s, const struct pos *pos,
 	put32(it->atime, s->now);
 }
 
-static int item_set_exptime(struct cache_shard *s, uint64_t hv,
-			    const char *key, uint32_t klen, uint32_t exptime,
-			    struct pos *pos, struct item *it);
-
-/* Resolves a found item for a reader: expiry, hit, touch, view. */
-static int get_found(struct cache_shard *s, uint64_t hv, const char *key,
-		     uint32_t klen, unsigned opts, uint32_t exptime,
-		     struct pos *pos, struct item *it, struct cache_item *out)
+/* Finds a key's live item; an expired one is reclaimed on the spot and
+ * reported missing. ghost: as for index_find(). */
+static bool find_live(struct cache_shard *s, uint64_t hv, const char *key,
+		      uint32_t klen, struct pos *pos, struct item *it,
+		      bool *ghost)
 {
-	struct cache_item view;
+	if (!index_find(s, hv, key, klen, pos, it, NULL, ghost))
+		return false;
+	if (!item_expired(s, it))
+		return true;
+	if (!(*it->bits & ITEM_FETCHED))
+		s->st.expired_unfetched++;
+	s->st.reclaimed++;
+	item_remove(s, hv, pos, it);
+	return false;
+}
 
-	if (item_expired(s, it)) {
-		if (!(*it->bits & ITEM_FETCHED))
-			s->st.expired_unfetched++;
-		s->st.reclaimed++;
-		item_remove(s, hv, pos, it);
-		return -ENOENT;
-	}
-	if (opts & CACHE_GET_TOUCH) {
-		int rc = item_set_exptime(s, hv, key, klen, exptime, pos, it);
+static int item_rewrite(struct cache_shard *s, uint64_t hv, const char *key,
+			const struct pos *pos, const struct item *it,
+			uint64_t cas_ctr, uint8_t bits, uint32_t exptime);
 
-		if (rc)
-			return rc;
+/* Gives an item a new exptime: in place when it has the field, else as a
+ * new copy with the same CAS (touch keeps the CAS, as in memcached). */
+static int item_set_exptime(struct cache_shard *s, uint64_t hv,
+			    const char *key, uint32_t exptime,
+			    struct pos *pos, struct item *it)
+{
+	int rc;
+
+	if (it->exp && exptime) {
+		put32(it->exp, exptime);
+		it->exptime = exptime;
+		return 0;
 	}
-	item_view(s, it, &view);
-	if (!(opts & CACHE_GET_NOBUMP))
-		item_hit(s, pos, it);
-	if (out)
-		*out = view;
-	return 0;
+	if (!it->exp && !exptime)
+		return 0;
+	rc = item_rewrite(s, hv, key, pos, it, it->cas_ctr, *it->bits,
+			  exptime);
+	if (rc)
+		return rc;
+	return index_find(s, hv, key, it->klen, pos, it, NULL, NULL) ? 0
+								     : -ENOENT;
 }
 
 int cache_get(struct cache_shard *s, uint64_t hv, const char *key,
@@ -1340,9 +1352,19 @@ int cache_get(struct cache_shard *s, uint64_t hv, const char *key,
 	struct pos pos;
 	struct item it;
 
-	if (!index_find(s, hv, key, klen, &pos, &it, NULL, NULL))
+	if (!find_live(s, hv, key, klen, &pos, &it, NULL))
 		return -ENOENT;
-	return get_found(s, hv, key, klen, opts, exptime, &pos, &it, out);
+	if (opts & CACHE_GET_TOUCH) {
+		int rc = item_set_exptime(s, hv, key, exptime, &pos, &it);
+
+		if (rc)
+			return rc;
+	}
+	if (out)
+		item_view(s, &it, out);
+	if (!(opts & CACHE_GET_NOBUMP))
+		item_hit(s, &pos, &it);
+	return 0;
 }
 
 unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
@@ -1463,45 +1485,6 @@ static inline uint64_t cas_take(struct cache_shard *s)
 	return s->cas_next++;
 }
 
-/* Rewrites an item with a new exptime, in place when it has the field,
- * else as a new copy with the same CAS. */
-static int item_set_exptime(struct cache_shard *s, uint64_t hv,
-			    const char *key, uint32_t klen, uint32_t exptime,
-			    struct pos *pos, struct item *it)
-{
-	struct item_src src;
-	uint64_t freq;
-	int rc;
-
-	if (it->exp && exptime) {
-		put32(it->exp, exptime);
-		it->exptime = exptime;
-		return 0;
-	}
-	if (!it->exp && !exptime)
-		return 0;
-	src = (struct item_src){
-		.key = key,
-		.klen = klen,
-		.flags = it->flags,
-		.exptime = exptime,
-		.atime = get32(it->atime),
-		.cas_ctr = it->cas_ctr,
-		.bits = *it->bits,
-		.l1 = it->vlen,
-		.old = OLD_FIRST,
-	};
-	freq = slot_freq(slot_get(pos->b, pos->i));
-	rc = item_commit(s, hv, s->segs[slot_seg(slot_get(pos->b, pos->i))].queue,
-			 &src, &freq, NULL);
-	s->st.total_items--; /* a rewrite, not a new item */
-	if (rc)
-		return rc;
-	if (!index_find(s, hv, key, klen, pos, it, NULL, NULL))
-		return -ENOENT;
-	return 0;
-}
-
 int cache_store(struct cache_shard *s, const struct cache_store *req,
 		struct cache_item *out)
 {
@@ -1514,26 +1497,17 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 		.v1 = req->value,
 		.l1 = req->vlen,
 	};
-	struct pos pos, hole;
+	struct pos pos;
 	struct item it;
 	bool found, ghost;
 	enum queue q = Q_SMALL;
-	int rc;
 
 	if (req->klen == 0 || req->klen > 250)
 		return -EINVAL;
 	if (item_size_bound(req->klen, req->vlen, req->flags, req->exptime) >
 	    s->item_max)
 		return -E2BIG;
-	found = index_find(s, req->hv, req->key, req->klen, &pos, &it, &hole,
-			   &ghost);
-	if (found && item_expired(s, &it)) {
-		if (!(*it.bits & ITEM_FETCHED))
-			s->st.expired_unfetched++;
-		s->st.reclaimed++;
-		item_remove(s, req->hv, &pos, &it);
-		found = false;
-	}
+	found = find_live(s, req->hv, req->key, req->klen, &pos, &it, &ghost);
 	if (req->cas) {
 		if (!found)
 			return -ENOENT;
@@ -1588,8 +1562,7 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 		s->st.ghost_hits++;
 	}
 	src.cas_ctr = cas_take(s);
-	rc = item_commit(s, req->hv, q, &src, NULL, out);
-	return rc;
+	return item_commit(s, req->hv, q, &src, NULL, out);
 }
 
 int cache_delete(struct cache_shard *s, uint64_t hv, const char *key,
@@ -1598,13 +1571,8 @@ int cache_delete(struct cache_shard *s, uint64_t hv, const char *key,
 	struct pos pos;
 	struct item it;
 
-	if (!index_find(s, hv, key, klen, &pos, &it, NULL, NULL))
+	if (!find_live(s, hv, key, klen, &pos, &it, NULL))
 		return -ENOENT;
-	if (item_expired(s, &it)) {
-		s->st.reclaimed++;
-		item_remove(s, hv, &pos, &it);
-		return -ENOENT;
-	}
 	if (cas && cas != cas_value(s, it.cas_ctr))
 		return -EEXIST;
 	item_remove(s, hv, &pos, &it);
@@ -1643,13 +1611,8 @@ int cache_invalidate(struct cache_shard *s, uint64_t hv, const char *key,
 	struct pos pos;
 	struct item it;
 
-	if (!index_find(s, hv, key, klen, &pos, &it, NULL, NULL))
+	if (!find_live(s, hv, key, klen, &pos, &it, NULL))
 		return -ENOENT;
-	if (item_expired(s, &it)) {
-		s->st.reclaimed++;
-		item_remove(s, hv, &pos, &it);
-		return -ENOENT;
-	}
 	if (cas && cas != cas_value(s, it.cas_ctr))
 		return -EEXIST;
 	return item_rewrite(s, hv, key, &pos, &it, cas_take(s),
@@ -1729,9 +1692,7 @@ int cache_arith(struct cache_shard *s, const struct cache_arith *req,
 	enum queue q = Q_SMALL;
 	int rc;
 
-	if (!index_find(s, req->hv, req->key, req->klen, &pos, &it, NULL,
-			NULL) ||
-	    item_expired(s, &it)) {
+	if (!find_live(s, req->hv, req->key, req->klen, &pos, &it, NULL)) {
 		if (!req->vivify)
 			return -ENOENT;
 		/* created with the initial value; no delta applied */
