@@ -100,6 +100,12 @@ void cache_flush(struct cache_shard *s);
 
 void cache_get_stats(const struct cache_shard *s, struct cache_stats *st);
 
+/*
+ * Every hv passed to a shard must be ml_hash(key, klen) (common.h): the
+ * shard recomputes it from stored keys when it grows its index and when
+ * it evicts, and a different value would lose the key.
+ */
+
 /* Store modes (memcached's commands). */
 enum cache_mode {
 	CACHE_SET,
@@ -119,7 +125,9 @@ struct cache_store {
 	uint32_t exptime;    /* absolute, 0 = never */
 	uint64_t cas;        /* compare with this CAS first; 0 = don't */
 	enum cache_mode mode;
-	bool invalidate;     /* meta I: an older CAS marks stale, not EXISTS */
+	/* meta I: a CAS older than the item's stores the value as stale
+	 * (keeping the item's exptime and win) instead of EXISTS */
+	bool invalidate;
 	/* append/prepend on a miss: create the item with this exptime */
 	bool vivify;
 	uint32_t vivify_exptime;
@@ -132,7 +140,8 @@ struct cache_store {
  *   -ENOENT  replace/append/prepend found no key, or a CAS store found
  *            none (NOT_FOUND);
  *   -E2BIG   the item is larger than item_size_max;
- *   -ENOMEM  nothing could be evicted to make room.
+ *   -ENOMEM  nothing could be evicted to make room;
+ *   -EINVAL  klen is 0 or over 250, or mode is unknown.
  * For add, -EEXIST also refreshes the existing item as a hit would.
  */
 int cache_store(struct cache_shard *s, const struct cache_store *req,

@@ -1515,7 +1515,11 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 			if (!req->invalidate ||
 			    req->cas >= cas_value(s, it.cas_ctr))
 				return -EEXIST;
-			src.bits |= ITEM_STALE;
+			/* an older CAS with invalidate stores the value as
+			 * stale; like memcached, the item keeps its exptime
+			 * and a win already handed out */
+			src.bits |= ITEM_STALE | (*it.bits & ITEM_WIN);
+			src.exptime = it.exptime;
 		}
 	}
 	switch (req->mode) {
