@@ -20,10 +20,10 @@ struct bench_cmd {
 };
 
 static const struct bench_cmd bench_cmds[] = {
-	{ "engine", "one core, no network: request rate of the cache shard",
-	  bench_engine_main },
-	{ "memory", "bytes per stored item, against memcached with --memcached",
-	  bench_memory_main },
+	{"engine", "one core, no network: request rate of the cache shard",
+	 bench_engine_main},
+	{"memory", "bytes per stored item, against memcached with --memcached",
+	 bench_memory_main},
 };
 
 static void bench_usage(FILE *f)

@@ -32,26 +32,26 @@
 
 #include "bench.h"
 
-#define ENGINE_KEYS_DEF 10000000ull
-#define ENGINE_KEYS_QUICK 1000000ull
-#define ENGINE_SECONDS_DEF 2.0
+#define ENGINE_KEYS_DEF	     10000000ull
+#define ENGINE_KEYS_QUICK    1000000ull
+#define ENGINE_SECONDS_DEF   2.0
 #define ENGINE_SECONDS_QUICK 0.5
-#define ENGINE_REPEATS_DEF 5
+#define ENGINE_REPEATS_DEF   5
 /* Operations drawn ahead of time; the stream wraps around. Far more
  * distinct keys than the last-level cache holds items. */
-#define ENGINE_STREAM_DEF (1u << 22)
+#define ENGINE_STREAM_DEF   (1u << 22)
 #define ENGINE_STREAM_QUICK (1u << 20)
 /* The clock is read once per chunk of operations. */
-#define ENGINE_CHUNK 2048u
-#define ENGINE_BURST 32u
+#define ENGINE_CHUNK	  2048u
+#define ENGINE_BURST	  32u
 #define ENGINE_ZIPF_THETA 0.99
-#define ENGINE_TARGET 0.40
+#define ENGINE_TARGET	  0.40
 /* Per-item bytes assumed beyond key and value when sizing mem_limit. */
 #define ENGINE_ITEM_OVERHEAD 64u
-#define ENGINE_MEM_SLACK 1.3
+#define ENGINE_MEM_SLACK     1.3
 
 /* The machine limit's buffer and its dependent-read chain. */
-#define LIMIT_BYTES (1ull << 30)
+#define LIMIT_BYTES	   (1ull << 30)
 #define LIMIT_CHAIN_STRIDE 16u /* lines between chain slots */
 
 /* Writes through this keep loads from being optimised away. */
@@ -63,39 +63,41 @@ struct engine_size {
 };
 
 static const struct engine_size engine_sizes[] = {
-	{ 16, 32 },
-	{ 64, 512 },
+	{16, 32},
+	{64, 512},
 };
 
 /* Percent of SETs in each mix (GET/SET 100/0, 90/10, 50/50). */
-static const unsigned engine_set_pcts[] = { 0, 10, 50 };
+static const unsigned engine_set_pcts[] = {0, 10, 50};
 
-enum engine_dist {
-	ENGINE_UNIFORM,
-	ENGINE_ZIPF,
-	ENGINE_NDIST
-};
+enum engine_dist { ENGINE_UNIFORM, ENGINE_ZIPF, ENGINE_NDIST };
 
 static const char *const engine_dist_names[] = {
 	[ENGINE_UNIFORM] = "uniform",
 	[ENGINE_ZIPF] = "zipf0.99",
 };
 
-static const unsigned engine_batches[] = { 1, ENGINE_BURST };
+static const unsigned engine_batches[] = {1, ENGINE_BURST};
 
 struct engine_opts {
 	uint64_t keys;
-	double seconds;     /* per case, when ops == 0 */
-	uint64_t ops;       /* per case; 0 = run for seconds */
-	unsigned repeats;   /* slices per case; the median is reported */
+	double seconds;	  /* per case, when ops == 0 */
+	uint64_t ops;	  /* per case; 0 = run for seconds */
+	unsigned repeats; /* slices per case; the median is reported */
 	uint32_t stream_len;
 	int cpu;
 	bool json;
+	/* Filters: run only the cases of this name (NULL: all). */
+	const char *only_mix;
+	const char *only_sizes;
+	const char *only_dist;
+	const char *only_batch;
 };
 
 struct engine_limit {
 	double mreads[2]; /* at batch 1 and at ENGINE_BURST */
 	double chase_ns;  /* one dependent random read */
+	char thp[16];	  /* transparent huge pages: always, madvise, never */
 };
 
 struct engine_result {
@@ -104,7 +106,7 @@ struct engine_result {
 	unsigned set_pct;
 	enum engine_dist dist;
 	unsigned batch;
-	double mops;      /* median over the slices */
+	double mops;	  /* median over the slices */
 	double hit_ratio; /* of the GETs */
 	uint64_t set_fail;
 	double of_limit;
@@ -143,25 +145,34 @@ static void engine_usage(FILE *f)
 		"  --keys N      keys preloaded and drawn from (default 10M)\n"
 		"  --seconds S   measured time per case (default %.1f)\n"
 		"  --ops N       measured operations per case instead\n"
-		"  --repeats R   slices per case, median reported (default %d)\n"
+		"  --repeats R   slices per case, median reported (default "
+		"%d)\n"
 		"  --cpu C       pin to CPU C (default: the highest allowed)\n"
 		"  --quick       1M keys, %.1f s per case\n"
-		"  --json        one JSON object instead of the table\n",
+		"  --json        one JSON object instead of the table\n"
+		"  --mix M, --sizes K/V, --dist D, --batch B\n"
+		"                run only the cases named so (e.g. --mix 100/0 "
+		"--sizes 16/32\n"
+		"                --dist uniform --batch 32)\n",
 		ENGINE_SECONDS_DEF, ENGINE_REPEATS_DEF, ENGINE_SECONDS_QUICK);
 }
 
 static int engine_parse(int argc, char **argv, struct engine_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "keys", required_argument, NULL, 'k' },
-		{ "seconds", required_argument, NULL, 's' },
-		{ "ops", required_argument, NULL, 'o' },
-		{ "repeats", required_argument, NULL, 'r' },
-		{ "cpu", required_argument, NULL, 'c' },
-		{ "quick", no_argument, NULL, 'q' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"keys", required_argument, NULL, 'k'},
+		{"seconds", required_argument, NULL, 's'},
+		{"ops", required_argument, NULL, 'o'},
+		{"repeats", required_argument, NULL, 'r'},
+		{"cpu", required_argument, NULL, 'c'},
+		{"quick", no_argument, NULL, 'q'},
+		{"json", no_argument, NULL, 'j'},
+		{"mix", required_argument, NULL, 'M'},
+		{"sizes", required_argument, NULL, 'S'},
+		{"dist", required_argument, NULL, 'D'},
+		{"batch", required_argument, NULL, 'B'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	bool keys_set = false, seconds_set = false;
 	uint64_t v;
@@ -212,6 +223,18 @@ static int engine_parse(int argc, char **argv, struct engine_opts *o)
 		case 'j':
 			o->json = true;
 			break;
+		case 'M':
+			o->only_mix = optarg;
+			break;
+		case 'S':
+			o->only_sizes = optarg;
+			break;
+		case 'D':
+			o->only_dist = optarg;
+			break;
+		case 'B':
+			o->only_batch = optarg;
+			break;
 		case 'h':
 			engine_usage(stdout);
 			return 1;
@@ -235,6 +258,30 @@ static void *engine_map(size_t bytes)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The kernel's transparent huge page mode (the bracketed word of its
+ * setting), or "unknown". The limit's buffer does not ask for huge pages,
+ * and neither does jemalloc unless configured to, so under "madvise" the
+ * limit and the shard see the same page size. */
+static void engine_thp_mode(char *buf, size_t len)
+{
+	char line[128], *a, *b;
+	FILE *f;
+
+	snprintf(buf, len, "unknown");
+	f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f)) {
+		a = strchr(line, '[');
+		b = a ? strchr(a, ']') : NULL;
+		if (b) {
+			*b = '\0';
+			snprintf(buf, len, "%s", a + 1);
+		}
+	}
+	fclose(f);
+}
+
 static int engine_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -252,6 +299,12 @@ static double engine_median(double *v, unsigned n)
  * The machine limit
  * ---------------------------------------------------------------------- */
 
+static inline const uint8_t *limit_line(const uint8_t *buf,
+					const uint32_t *lines, uint32_t i)
+{
+	return buf + (size_t)lines[i] * ML_CACHE_LINE;
+}
+
 /* Reads n random lines (a multiple of batch) starting at *pos of lines[],
  * batch at a time: prefetch every address of the batch, then read them. */
 static uint64_t limit_reads(const uint8_t *buf, const uint32_t *lines,
@@ -265,13 +318,10 @@ static uint64_t limit_reads(const uint8_t *buf, const uint32_t *lines,
 	for (i = 0; i < n; i += batch) {
 		for (j = 0; j < batch; j++)
 			__builtin_prefetch(
-				buf + (size_t)lines[(p + j) & mask] *
-					      ML_CACHE_LINE,
-				0, 3);
+				limit_line(buf, lines, (p + j) & mask), 0, 3);
 		for (j = 0; j < batch; j++)
-			sink += *(const uint64_t *)(buf +
-						    (size_t)lines[(p + j) & mask] *
-							    ML_CACHE_LINE);
+			sink += *(const uint64_t *)limit_line(buf, lines,
+							      (p + j) & mask);
 		p = (p + batch) & mask;
 	}
 	*pos = p;
@@ -305,14 +355,15 @@ static double limit_rate(const struct engine_opts *o, const uint8_t *buf,
 }
 
 /*
- * Latency of one dependent random read: a single cycle through slots one
- * LIMIT_CHAIN_STRIDE lines apart, each at a random line of its stride, in
- * a random order (Sattolo's shuffle makes one cycle).
+ * Latency of one dependent random read: the buffer is cut into slots of
+ * LIMIT_CHAIN_STRIDE lines, one random line of each slot is picked, and
+ * the picked lines are linked into one ring in a random order; then the
+ * ring is followed, each read giving the next address.
  */
 static int limit_chase(uint8_t *buf, double seconds, double *ns)
 {
-	uint32_t nslots = (uint32_t)(LIMIT_BYTES / ML_CACHE_LINE /
-				     LIMIT_CHAIN_STRIDE);
+	uint32_t nslots =
+		(uint32_t)(LIMIT_BYTES / ML_CACHE_LINE / LIMIT_CHAIN_STRIDE);
 	uint64_t t0, t, hops = 0;
 	struct bench_rng rng;
 	uint32_t *order, i;
@@ -326,14 +377,14 @@ static int limit_chase(uint8_t *buf, double seconds, double *ns)
 		order[i] = i * LIMIT_CHAIN_STRIDE +
 			   (uint32_t)bench_rng_below(&rng, LIMIT_CHAIN_STRIDE);
 	for (i = nslots - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)bench_rng_below(&rng, i);
+		uint32_t j = (uint32_t)bench_rng_below(&rng, i + 1);
 		uint32_t tmp = order[i];
 
 		order[i] = order[j];
 		order[j] = tmp;
 	}
-	/* order[] is now one cycle over the slots: slot order[i] links to
-	 * order[i + 1]. Store each link in the line it leaves from. */
+	/* Line order[i] leads to order[i + 1], the last back to the first;
+	 * each link is stored in the line it leaves from. */
 	for (i = 0; i < nslots; i++)
 		*(uint64_t *)(buf + (size_t)order[i] * ML_CACHE_LINE) =
 			order[(i + 1) % nslots];
@@ -361,6 +412,7 @@ static int engine_measure_limit(const struct engine_opts *o,
 	unsigned b;
 	int rc = 0;
 
+	engine_thp_mode(lim->thp, sizeof(lim->thp));
 	buf = engine_map(LIMIT_BYTES);
 	if (!buf)
 		return -ENOMEM;
@@ -450,10 +502,10 @@ static struct cache_shard *engine_shard(uint64_t keys,
 					const struct engine_size *sz)
 {
 	struct cache_params p = {
-		.mem_limit = (size_t)((double)keys *
-				      (sz->klen + sz->vlen +
-				       ENGINE_ITEM_OVERHEAD) *
-				      ENGINE_MEM_SLACK),
+		.mem_limit =
+			(size_t)((double)keys *
+				 (sz->klen + sz->vlen + ENGINE_ITEM_OVERHEAD) *
+				 ENGINE_MEM_SLACK),
 		.items_hint = keys,
 		.now = (uint32_t)time(NULL),
 	};
@@ -558,8 +610,8 @@ static void engine_run_burst(struct engine_run *e, unsigned n)
 		e->hits += cache_get_bulk(e->shard, ng, hv, key, klen, out, rc);
 		for (j = 0; j < ng; j++) {
 			if (!rc[j])
-				e->sink += (uint8_t)out[j].value[0] +
-					   out[j].vlen;
+				e->sink +=
+					(uint8_t)out[j].value[0] + out[j].vlen;
 		}
 	}
 }
@@ -619,14 +671,15 @@ static void engine_print_header(const struct engine_opts *o, const char *cpu,
 	else
 		printf("timing  %.1f s per case, median of %u slices\n",
 		       o->seconds, o->repeats);
-	printf("limit   independent random 64-byte reads from a %llu MiB "
-	       "buffer:\n",
-	       LIMIT_BYTES >> 20);
-	printf("        batch 1: %.1f Mreads/s, batch %u: %.1f Mreads/s; "
-	       "one dependent read: %.1f ns\n\n",
-	       lim->mreads[0], ENGINE_BURST, lim->mreads[1], lim->chase_ns);
-	printf("%-7s %-7s %-9s %5s %8s %8s %8s %9s\n", "mix", "sizes",
-	       "dist", "batch", "Mops/s", "ns/op", "hit%", "of limit");
+	printf("limit   random 64-byte reads from a %llu MiB buffer "
+	       "(THP: %s)\n",
+	       LIMIT_BYTES >> 20, lim->thp);
+	printf("        independent: batch 1 %.1f Mreads/s, batch %u %.1f "
+	       "Mreads/s\n",
+	       lim->mreads[0], ENGINE_BURST, lim->mreads[1]);
+	printf("        dependent: %.1f ns per read\n\n", lim->chase_ns);
+	printf("%-7s %-7s %-9s %5s %8s %8s %8s %9s\n", "mix", "sizes", "dist",
+	       "batch", "Mops/s", "ns/op", "hit%", "of limit");
 }
 
 static void engine_print_row(const struct engine_result *r)
@@ -654,7 +707,8 @@ static bool engine_is_target(const struct engine_result *r)
 
 static void engine_print_footer(const struct engine_result *res, unsigned n)
 {
-	unsigned i;
+
+	unsigned i, shown = 0;
 
 	printf("\ntarget  GET 100/0, uniform, batch %u at >= %.0f%% of the "
 	       "batch-%u limit:\n",
@@ -665,7 +719,10 @@ static void engine_print_footer(const struct engine_result *res, unsigned n)
 		printf("        %u/%u: %.0f%%, %s\n", res[i].klen, res[i].vlen,
 		       res[i].of_limit * 100.0,
 		       res[i].of_limit >= ENGINE_TARGET ? "met" : "NOT met");
+		shown++;
 	}
+	if (!shown)
+		printf("        not run (filtered out)\n");
 	printf("\n"
 	       "mix       GET/SET percent of operations\n"
 	       "sizes     key/value bytes; keys are fixed-length decimal "
@@ -700,9 +757,10 @@ static void engine_print_json(const struct engine_opts *o, const char *cpu,
 	else
 		printf("\"seconds_per_case\": %.3f, ", o->seconds);
 	printf("\"repeats\": %u,\n \"limit\": {\"buffer_bytes\": %llu, "
+	       "\"transparent_hugepages\": \"%s\", "
 	       "\"mreads_batch1\": %.3f, \"mreads_batch%u\": %.3f, "
 	       "\"dependent_read_ns\": %.2f},\n \"cases\": [",
-	       o->repeats, LIMIT_BYTES, lim->mreads[0], ENGINE_BURST,
+	       o->repeats, LIMIT_BYTES, lim->thp, lim->mreads[0], ENGINE_BURST,
 	       lim->mreads[1], lim->chase_ns);
 	for (i = 0; i < n; i++) {
 		const struct engine_result *r = &res[i];
@@ -718,11 +776,11 @@ static void engine_print_json(const struct engine_opts *o, const char *cpu,
 		       engine_dist_names[r->dist], r->batch, r->mops,
 		       1e3 / r->mops, r->hit_ratio,
 		       (unsigned long long)r->set_fail, r->of_limit,
-		       engine_is_target(r) ?
-			       (r->of_limit >= ENGINE_TARGET ?
-					", \"target\": \"met\"" :
-					", \"target\": \"not met\"") :
-			       "");
+		       engine_is_target(r)
+			       ? (r->of_limit >= ENGINE_TARGET
+					  ? ", \"target\": \"met\""
+					  : ", \"target\": \"not met\"")
+			       : "");
 	}
 	printf("\n ]}\n");
 }
@@ -731,31 +789,93 @@ static void engine_print_json(const struct engine_opts *o, const char *cpu,
  * The command
  * ---------------------------------------------------------------------- */
 
-/* Runs every case of one key/value size on one preloaded shard. Returns 0
- * or -errno; *n counts the results filled. */
+/* Whether a case is selected by the --mix/--sizes/--dist/--batch filters
+ * (NULL: all). */
+static bool engine_selected(const char *filter, const char *name)
+{
+	return !filter || !strcmp(filter, name);
+}
+
+static bool engine_size_selected(const struct engine_opts *o,
+				 const struct engine_size *sz)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%u/%u", sz->klen, sz->vlen);
+	return engine_selected(o->only_sizes, name);
+}
+
+static bool engine_case_selected(const struct engine_opts *o, unsigned set_pct,
+				 enum engine_dist d, unsigned batch)
+{
+	char mix[16], b[16];
+
+	engine_mix_name(set_pct, mix, sizeof(mix));
+	snprintf(b, sizeof(b), "%u", batch);
+	return engine_selected(o->only_mix, mix) &&
+	       engine_selected(o->only_dist, engine_dist_names[d]) &&
+	       engine_selected(o->only_batch, b);
+}
+
+static unsigned engine_count_selected(const struct engine_opts *o)
+{
+	unsigned i, m, d, b, n = 0;
+
+	for (i = 0; i < ML_ARRAY_SIZE(engine_sizes); i++) {
+		if (!engine_size_selected(o, &engine_sizes[i]))
+			continue;
+		for (m = 0; m < ML_ARRAY_SIZE(engine_set_pcts); m++)
+			for (d = 0; d < ENGINE_NDIST; d++)
+				for (b = 0; b < ML_ARRAY_SIZE(engine_batches);
+				     b++)
+					n += engine_case_selected(
+						o, engine_set_pcts[m],
+						(enum engine_dist)d,
+						engine_batches[b]);
+	}
+	return n;
+}
+
+/*
+ * Runs every selected case of one key/value size on one shard, preloaded
+ * once. Mixes go in order of their share of SETs, so that the read-only
+ * cases see the shard exactly as preloaded and the writes of one case age
+ * the shard for the next, as they would in service. Returns 0 or -errno;
+ * *n counts the results filled.
+ */
 static int engine_size_cases(const struct engine_opts *o,
 			     const struct engine_size *sz,
 			     const struct engine_stream *streams,
 			     const struct engine_limit *lim,
 			     struct engine_result *res, unsigned *n)
 {
-	struct engine_run e = { 0 };
+	char *keys[ENGINE_NDIST] = {NULL};
+	struct engine_run e = {0};
 	struct cache_stats st;
-	char *value, *keys;
 	uint64_t t0, failed;
 	unsigned d, m, b;
+	char *value;
 	int rc = 0;
 
 	value = malloc(sz->vlen);
 	if (!value)
 		return -ENOMEM;
 	memset(value, 'v', sz->vlen);
+	for (d = 0; d < ENGINE_NDIST; d++) {
+		if (!streams[d].idx)
+			continue;
+		keys[d] = engine_stream_keys(&streams[d], sz->klen);
+		if (!keys[d]) {
+			rc = -ENOMEM;
+			goto free_keys;
+		}
+	}
 
 	e.shard = engine_shard(o->keys, sz);
 	if (!e.shard) {
 		rc = -errno;
 		fprintf(stderr, "engine: cache_create: %s\n", strerror(errno));
-		goto free_value;
+		goto free_keys;
 	}
 	fprintf(stderr, "engine: preloading %llu keys of %u/%u bytes...",
 		(unsigned long long)o->keys, sz->klen, sz->vlen);
@@ -777,20 +897,22 @@ static int engine_size_cases(const struct engine_opts *o,
 	e.klen = sz->klen;
 	e.vlen = sz->vlen;
 	e.value = value;
-	for (d = 0; d < ENGINE_NDIST; d++) {
-		keys = engine_stream_keys(&streams[d], sz->klen);
-		if (!keys) {
-			rc = -ENOMEM;
-			goto free_shard;
-		}
-		e.keys = keys;
-		e.mix = streams[d].mix;
-		e.mask = streams[d].len - 1;
-		e.pos = 0;
-		for (m = 0; m < ML_ARRAY_SIZE(engine_set_pcts); m++) {
+	for (m = 0; m < ML_ARRAY_SIZE(engine_set_pcts); m++) {
+		for (d = 0; d < ENGINE_NDIST; d++) {
+			if (!keys[d])
+				continue;
+			e.keys = keys[d];
+			e.mix = streams[d].mix;
+			e.mask = streams[d].len - 1;
+			e.pos = 0;
 			for (b = 0; b < ML_ARRAY_SIZE(engine_batches); b++) {
-				struct engine_result *r = &res[(*n)++];
+				struct engine_result *r;
 
+				if (!engine_case_selected(o, engine_set_pcts[m],
+							  (enum engine_dist)d,
+							  engine_batches[b]))
+					continue;
+				r = &res[(*n)++];
 				*r = (struct engine_result){
 					.klen = sz->klen,
 					.vlen = sz->vlen,
@@ -805,11 +927,13 @@ static int engine_size_cases(const struct engine_opts *o,
 					engine_print_row(r);
 			}
 		}
-		munmap(keys, (size_t)streams[d].len * sz->klen);
 	}
-free_shard:
 	cache_free(e.shard);
-free_value:
+free_keys:
+	for (d = 0; d < ENGINE_NDIST; d++) {
+		if (keys[d])
+			munmap(keys[d], (size_t)streams[d].len * sz->klen);
+	}
 	free(value);
 	return rc;
 }
@@ -821,7 +945,7 @@ int bench_engine_main(int argc, char **argv)
 			 ML_ARRAY_SIZE(engine_set_pcts) *
 			 ML_ARRAY_SIZE(engine_batches)
 	};
-	struct engine_stream streams[ENGINE_NDIST] = { 0 };
+	struct engine_stream streams[ENGINE_NDIST] = {0};
 	struct engine_result res[NCASES];
 	struct engine_limit lim;
 	struct engine_opts o;
@@ -835,12 +959,22 @@ int bench_engine_main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (o.ops && o.ops < o.repeats * (uint64_t)ENGINE_CHUNK)
 		o.ops = o.repeats * (uint64_t)ENGINE_CHUNK;
+	if (!engine_count_selected(&o)) {
+		fprintf(stderr, "engine: no case matches the filters\n");
+		return 2;
+	}
 
-	/* The larger size's shard must fit in memory with room to spare. */
-	need = (double)o.keys *
-	       (engine_sizes[1].klen + engine_sizes[1].vlen +
-		ENGINE_ITEM_OVERHEAD) *
-	       ENGINE_MEM_SLACK;
+	/* The largest selected size's shard must fit, with room to spare. */
+	need = 0.0;
+	for (i = 0; i < ML_ARRAY_SIZE(engine_sizes); i++) {
+		const struct engine_size *sz = &engine_sizes[i];
+
+		if (engine_size_selected(&o, sz))
+			need = ML_MAX(need, (double)o.keys *
+						    (sz->klen + sz->vlen +
+						     ENGINE_ITEM_OVERHEAD) *
+						    ENGINE_MEM_SLACK);
+	}
 	if (need > 0.8 * (double)sysconf(_SC_PHYS_PAGES) *
 			   (double)sysconf(_SC_PAGESIZE)) {
 		fprintf(stderr,
@@ -864,6 +998,8 @@ int bench_engine_main(int argc, char **argv)
 		return 1;
 	}
 	for (d = 0; d < ENGINE_NDIST; d++) {
+		if (!engine_selected(o.only_dist, engine_dist_names[d]))
+			continue;
 		fprintf(stderr, "engine: drawing %u %s operations...\n",
 			o.stream_len, engine_dist_names[d]);
 		rc = engine_stream_build(&streams[d], (enum engine_dist)d,
@@ -875,6 +1011,8 @@ int bench_engine_main(int argc, char **argv)
 	if (!o.json)
 		engine_print_header(&o, cpu, pinned, &lim);
 	for (i = 0; i < ML_ARRAY_SIZE(engine_sizes); i++) {
+		if (!engine_size_selected(&o, &engine_sizes[i]))
+			continue;
 		rc = engine_size_cases(&o, &engine_sizes[i], streams, &lim, res,
 				       &n);
 		if (rc)

@@ -30,20 +30,24 @@
 
 #include "bench.h"
 
-#define MEMORY_ITEMS_DEF 1000000ull
-#define MEMORY_KLEN_DEF 16u
-#define MEMORY_VLEN_DEF 32u
-#define MEMORY_TARGET 72.0 /* bytes per item, in total */
-#define MEMORY_LIMIT_MIN (1ull << 30)
+#define MEMORY_ITEMS_DEF      1000000ull
+#define MEMORY_KLEN_DEF	      16u
+#define MEMORY_VLEN_DEF	      32u
+#define MEMORY_TARGET	      72.0 /* bytes per item, in total */
+#define MEMORY_LIMIT_MIN      (1ull << 30)
 #define MEMORY_LIMIT_PER_ITEM 256u
+/* Set explicitly so that segments' share of mem_used is known. */
+#define MEMORY_SEGMENT_SIZE (1u << 20)
 
-#define MEMCACHED_PATH "/usr/bin/memcached"
-#define MEMCACHED_MB "1024"
-#define MEMCACHED_PORT_LO 20000
+#define MEMCACHED_PATH	    "/usr/bin/memcached"
+#define MEMCACHED_MB	    "1024"
+#define MEMCACHED_PORT_LO   20000
 #define MEMCACHED_PORT_SPAN 10000
-#define MEMCACHED_START_MS 5000
-#define MEMCACHED_SETTLE_MS 10000
-#define MEMORY_IO_BUF (256 * 1024)
+#define MEMCACHED_START_MS  5000
+#define MEMCACHED_SETTLE_MS 20000
+#define MEMCACHED_STABLE_MS 1000
+#define MEMCACHED_POLL_MS   50
+#define MEMORY_IO_BUF	    (256 * 1024)
 
 struct memory_opts {
 	uint64_t items;
@@ -58,12 +62,12 @@ struct memory_opts {
  * as "-". */
 struct memory_result {
 	const char *store;
-	uint64_t items;      /* items the store reports holding */
+	uint64_t items; /* items the store reports holding */
 	uint64_t rss_before;
 	uint64_t rss_after;
-	uint64_t accounted;  /* memlane: cache_stats.mem_used */
-	uint64_t index;      /* memlane: index buckets, 64 bytes each */
-	uint64_t segments;   /* memlane: accounted - index */
+	uint64_t accounted;   /* memlane: cache_stats.mem_used */
+	uint64_t index;	      /* memlane: accounted - segments */
+	uint64_t segments;    /* memlane: segments held, 1 MiB each */
 	uint64_t stats_bytes; /* the store's own sum of item sizes */
 	double load_s;
 };
@@ -72,28 +76,28 @@ static void memory_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: memlane-bench memory [options]\n"
-		"  --items N     items loaded (default 1M)\n"
-		"  --hint N      the shard's items_hint (default: --items; 0 "
-		"lets the\n"
-		"                index grow)\n"
-		"  --key-size B  key bytes (default %u)\n"
-		"  --value-size B value bytes (default %u)\n"
-		"  --memcached   also load the items into %s\n"
-		"  --json        one JSON object instead of the table\n",
+		"  --items N        items loaded (default 1M)\n"
+		"  --hint N         the shard's items_hint (default: --items; "
+		"0 lets the\n"
+		"                   index grow)\n"
+		"  --key-size B     key bytes (default %u)\n"
+		"  --value-size B   value bytes (default %u)\n"
+		"  --memcached      also load the items into %s\n"
+		"  --json           one JSON object instead of the table\n",
 		MEMORY_KLEN_DEF, MEMORY_VLEN_DEF, MEMCACHED_PATH);
 }
 
 static int memory_parse(int argc, char **argv, struct memory_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "items", required_argument, NULL, 'n' },
-		{ "hint", required_argument, NULL, 'i' },
-		{ "key-size", required_argument, NULL, 'k' },
-		{ "value-size", required_argument, NULL, 'v' },
-		{ "memcached", no_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"items", required_argument, NULL, 'n'},
+		{"hint", required_argument, NULL, 'i'},
+		{"key-size", required_argument, NULL, 'k'},
+		{"value-size", required_argument, NULL, 'v'},
+		{"memcached", no_argument, NULL, 'm'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	bool hint_set = false;
 	uint64_t v;
@@ -160,6 +164,7 @@ static int memory_memlane(const struct memory_opts *o,
 		.mem_limit = ML_MAX(MEMORY_LIMIT_MIN,
 				    o->items * MEMORY_LIMIT_PER_ITEM),
 		.items_hint = o->hint,
+		.segment_size = MEMORY_SEGMENT_SIZE,
 		.now = (uint32_t)time(NULL),
 	};
 	struct cache_store req = {
@@ -203,8 +208,8 @@ static int memory_memlane(const struct memory_opts *o,
 	cache_get_stats(s, &st);
 	res->items = st.curr_items;
 	res->accounted = st.mem_used;
-	res->index = (st.index_buckets + st.index_overflow) * ML_CACHE_LINE;
-	res->segments = st.mem_used > res->index ? st.mem_used - res->index : 0;
+	res->segments = ML_MIN(st.segments * MEMORY_SEGMENT_SIZE, st.mem_used);
+	res->index = st.mem_used - res->segments;
 	res->stats_bytes = st.bytes;
 	if (failed || st.evictions)
 		fprintf(stderr,
@@ -251,7 +256,7 @@ static int memory_free_port(void)
 
 static void memory_sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -336,8 +341,8 @@ static int memory_send_all(int fd, const char *buf, size_t len)
 
 /* Sends cmd and reads the reply up to and including the line end, which
  * ends it ("MN\r\n", "END\r\n"). Returns 0, or -errno. */
-static int memory_request(int fd, const char *cmd, const char *end,
-			  char *reply, size_t len)
+static int memory_request(int fd, const char *cmd, const char *end, char *reply,
+			  size_t len)
 {
 	size_t have = 0, elen = strlen(end);
 	int rc;
@@ -415,8 +420,9 @@ out:
 static int memory_memcached(const struct memory_opts *o,
 			    struct memory_result *res)
 {
+	unsigned waited, stable;
 	char reply[8192];
-	unsigned waited;
+	uint64_t power;
 	uint64_t t0;
 	int port, fd, rc;
 	pid_t pid;
@@ -458,17 +464,30 @@ static int memory_memcached(const struct memory_opts *o,
 	if (rc)
 		goto close_fd;
 
-	/* A hash table that is still growing holds both tables: wait for
-	 * the growth to finish, as it would long before anyone looked. */
-	for (waited = 0;; waited += 50) {
+	/*
+	 * memcached grows its hash table in the background, one doubling at
+	 * a time, well after the sets that called for it. Measure the state
+	 * it settles in: no growth under way and the same table size for
+	 * MEMCACHED_STABLE_MS in a row.
+	 */
+	for (waited = 0, stable = 0, power = 0;; waited += MEMCACHED_POLL_MS) {
+		uint64_t now_power;
+
 		rc = memory_request(fd, "stats\r\n", "END\r\n", reply,
 				    sizeof(reply));
 		if (rc)
 			goto close_fd;
-		if (!memory_stat(reply, "hash_is_expanding") ||
+		now_power = memory_stat(reply, "hash_power_level");
+		if (memory_stat(reply, "hash_is_expanding") ||
+		    now_power != power)
+			stable = 0;
+		else
+			stable += MEMCACHED_POLL_MS;
+		power = now_power;
+		if (stable >= MEMCACHED_STABLE_MS ||
 		    waited >= MEMCACHED_SETTLE_MS)
 			break;
-		memory_sleep_ms(50);
+		memory_sleep_ms(MEMCACHED_POLL_MS);
 	}
 	res->items = memory_stat(reply, "curr_items");
 	res->stats_bytes = memory_stat(reply, "bytes");
@@ -534,8 +553,8 @@ static void memory_print(const struct memory_opts *o, const char *cpu,
 	printf("\ntarget  memlane at <= %.0f bytes per item in total: RSS "
 	       "%.1f, accounted %.1f: %s\n",
 	       MEMORY_TARGET, rss, acc,
-	       rss <= MEMORY_TARGET && acc <= MEMORY_TARGET ? "met" :
-							       "NOT met");
+	       rss <= MEMORY_TARGET && acc <= MEMORY_TARGET ? "met"
+							    : "NOT met");
 	for (i = 1; i < n; i++)
 		printf("        %s RSS per item is %.2fx memlane's\n",
 		       res[i].store,
@@ -549,11 +568,15 @@ static void memory_print(const struct memory_opts *o, const char *cpu,
 	       "           from before the shard was created (memlane) or "
 	       "after start-up\n"
 	       "           (memcached: -m %s -t 1 -U 0, items sent as "
-	       "pipelined noreply sets)\n"
+	       "pipelined noreply\n"
+	       "           sets, measured once its hash table stopped "
+	       "growing)\n"
 	       "accounted  cache_stats.mem_used: allocator-real bytes the "
 	       "shard holds\n"
-	       "index      index buckets and overflow buckets, 64 bytes each\n"
-	       "segments   accounted minus index: where the items live\n"
+	       "index      accounted minus segments: index buckets, overflow "
+	       "buckets and\n"
+	       "           the shard's tables\n"
+	       "segments   the 1 MiB segments the items are written into\n"
 	       "item data  the store's own sum of item sizes (its \"bytes\" "
 	       "statistic)\n",
 	       MEMCACHED_MB);
@@ -575,7 +598,8 @@ static void memory_print_json(const struct memory_opts *o, const char *cpu,
 		printf("%s\n  {\"store\": \"%s\", \"items\": %llu, "
 		       "\"load_seconds\": %.3f, \"rss_before\": %llu, "
 		       "\"rss_after\": %llu, \"rss_per_item\": %.2f, "
-		       "\"accounted_per_item\": %.2f, \"index_per_item\": %.2f, "
+		       "\"accounted_per_item\": %.2f, \"index_per_item\": "
+		       "%.2f, "
 		       "\"segments_per_item\": %.2f, "
 		       "\"item_data_per_item\": %.2f}",
 		       i ? "," : "", r->store, (unsigned long long)r->items,
@@ -592,7 +616,7 @@ static void memory_print_json(const struct memory_opts *o, const char *cpu,
 
 int bench_memory_main(int argc, char **argv)
 {
-	struct memory_result res[2] = { { 0 } };
+	struct memory_result res[2] = {{0}};
 	struct memory_opts o;
 	unsigned n = 0;
 	char cpu[128];
@@ -612,7 +636,8 @@ int bench_memory_main(int argc, char **argv)
 	}
 	n++;
 	if (o.memcached) {
-		fprintf(stderr, "memory: loading %llu items into memcached...\n",
+		fprintf(stderr,
+			"memory: loading %llu items into memcached...\n",
 			(unsigned long long)o.items);
 		rc = memory_memcached(&o, &res[n]);
 		if (rc) {

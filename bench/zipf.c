@@ -75,6 +75,7 @@ int bench_zipf_init(struct bench_zipf *z, uint64_t n, double theta,
 	while (z->bits < 64 && (1ull << z->bits) < n)
 		z->bits++;
 	bench_rng_seed(&r, seed);
+	z->add = bench_rng_next(&r);
 	z->mul1 = bench_rng_next(&r) | 1;
 	z->mul2 = bench_rng_next(&r) | 1;
 	return 0;
@@ -96,14 +97,16 @@ uint64_t bench_zipf_rank(const struct bench_zipf *z, struct bench_rng *r)
 }
 
 /*
- * One round of a bijection of [0, 2^bits): multiplying by an odd number
- * modulo 2^bits and xoring in a right shift of itself are each invertible.
+ * One round of a bijection of [0, 2^bits): adding a constant, multiplying
+ * by an odd number modulo 2^bits and xoring in a right shift of itself are
+ * each invertible.
  */
 static uint64_t zipf_mix(const struct bench_zipf *z, uint64_t x)
 {
 	uint64_t mask = z->bits == 64 ? ~0ull : (1ull << z->bits) - 1;
 	unsigned shift = (z->bits + 1) / 2;
 
+	x = (x + z->add) & mask;
 	x = (x * z->mul1) & mask;
 	x ^= x >> shift;
 	x = (x * z->mul2) & mask;
