@@ -876,6 +876,45 @@ static void test_index_bulk(void **state)
 	assert_int_equal(rc[0], bulk[4].rc);
 }
 
+/* Keys deep in an overflow chain (three buckets of one hv), and keys
+ * whose tag matches a slot of another key, are found by the bulk form. */
+static void test_index_bulk_chain(void **state)
+{
+	struct cache_shard *s = fx_small(state);
+	static char keys[CACHE_BULK_MAX][32];
+	const char *kp[CACHE_BULK_MAX];
+	uint64_t hv[CACHE_BULK_MAX];
+	uint32_t klen[CACHE_BULK_MAX];
+	struct cache_item out[CACHE_BULK_MAX];
+	int rc[CACHE_BULK_MAX];
+	const uint64_t same = 0x0123456789abcdefull;
+	unsigned i, n = 40;
+
+	for (i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "chain:%u", i);
+		kp[i] = keys[i];
+		klen[i] = (uint32_t)strlen(keys[i]);
+		hv[i] = same;
+		/* every other key is stored: 20 keys over three buckets */
+		if (i % 2 == 0)
+			assert_int_equal(put_hv(s, same, keys[i], klen[i],
+						keys[i], klen[i], i, 0, NULL),
+					 0);
+	}
+	assert_true(stats_of(s).index_overflow >= 1);
+	assert_int_equal(cache_get_bulk(s, n, hv, kp, klen, out, rc), n / 2);
+	for (i = 0; i < n; i++) {
+		if (i % 2) {
+			assert_int_equal(rc[i], -ENOENT);
+			continue;
+		}
+		assert_int_equal(rc[i], 0);
+		assert_int_equal(out[i].flags, i);
+		assert_int_equal(out[i].vlen, klen[i]);
+		assert_memory_equal(out[i].value, keys[i], klen[i]);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Items and the memory ceiling
  * ---------------------------------------------------------------------- */
@@ -2257,6 +2296,7 @@ int main(void)
 		T(test_index_key_compare),
 		T(test_index_edge_hashes),
 		T(test_index_bulk),
+		T(test_index_bulk_chain),
 	};
 	const struct CMUnitTest items[] = {
 		T(test_items_sizes),	   T(test_items_set_overwrites),
