@@ -57,6 +57,7 @@ struct cache_item {
 	bool fetched;  /* had been fetched before this access */
 	bool stale;    /* marked stale by a meta invalidate */
 	bool win_sent; /* a recache win (W) has been handed out */
+	bool key_binary; /* stored through a base64 key (meta b) */
 };
 
 /* Shard-wide counters, in memcached's terms. */
@@ -128,6 +129,8 @@ struct cache_store {
 	/* meta I: a CAS older than the item's stores the value as stale
 	 * (keeping the item's exptime and win) instead of EXISTS */
 	bool invalidate;
+	/* the key came base64-encoded (meta b); memcached remembers it */
+	bool key_binary;
 	/* append/prepend on a miss: create the item with this exptime */
 	bool vivify;
 	uint32_t vivify_exptime;

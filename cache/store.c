@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -124,7 +125,10 @@ static inline void slot_set(struct bucket *b, unsigned i, uint64_t v)
 #define ITEM_FETCHED 0x04
 #define ITEM_STALE 0x08
 #define ITEM_WIN 0x10
+#define ITEM_BINKEY 0x20 /* the key was given in base64 (meta b) */
 #define ITEM_DEAD 0x80
+/* Bits a new version of an item can carry over. */
+#define ITEM_KEEP (ITEM_FETCHED | ITEM_STALE | ITEM_WIN | ITEM_BINKEY)
 
 enum queue { Q_SMALL, Q_MAIN, Q_NR };
 
@@ -190,6 +194,50 @@ struct cache_shard {
 /* ---------------------------------------------------------------------
  * Memory from the shard's arena
  * ------------------------------------------------------------------- */
+
+/*
+ * Arenas of freed shards are reset (every allocation in them is dropped at
+ * once) and kept for the next shard. jemalloc keeps the address space of a
+ * destroyed arena, so one arena per shard ever created would let
+ * short-lived shards (tests, the fuzzer) grow the process's mappings
+ * without bound. Shards are created and freed at setup only; the lock is
+ * never on a request's path.
+ */
+#define ARENA_POOL 64
+
+static pthread_mutex_t arena_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned arena_pool[ARENA_POOL];
+static unsigned arena_pool_n;
+
+static int arena_take(unsigned *arena)
+{
+	size_t sz = sizeof(*arena);
+	int rc = 0;
+
+	pthread_mutex_lock(&arena_pool_lock);
+	if (arena_pool_n)
+		*arena = arena_pool[--arena_pool_n];
+	else if (mallctl("arenas.create", arena, &sz, NULL, 0))
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&arena_pool_lock);
+	return rc;
+}
+
+static void arena_give(unsigned arena)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "arena.%u.reset", arena);
+	mallctl(name, NULL, NULL, NULL, 0);
+	pthread_mutex_lock(&arena_pool_lock);
+	if (arena_pool_n < ARENA_POOL) {
+		arena_pool[arena_pool_n++] = arena;
+	} else {
+		snprintf(name, sizeof(name), "arena.%u.destroy", arena);
+		mallctl(name, NULL, NULL, NULL, 0);
+	}
+	pthread_mutex_unlock(&arena_pool_lock);
+}
 
 static void *arena_alloc(struct cache_shard *s, size_t size, bool zero,
 			 size_t *real)
@@ -362,7 +410,7 @@ struct item_src {
 	uint32_t exptime;
 	uint32_t atime;
 	uint64_t cas_ctr;
-	uint8_t bits; /* ITEM_FETCHED, ITEM_STALE, ITEM_WIN */
+	uint8_t bits; /* ITEM_FETCHED, ITEM_STALE, ITEM_WIN, ITEM_BINKEY */
 	const void *v1;
 	uint32_t l1;
 	const void *v2;
@@ -381,7 +429,7 @@ static uint32_t item_write(struct cache_shard *s, uint32_t seg,
 	uint32_t off = (sg->used + unit - 1) & ~(unit - 1);
 	uint8_t *p = (uint8_t *)sg->data + off;
 	uint32_t vlen = src->l1 + src->l2 + src->l3;
-	uint8_t bits = src->bits & (ITEM_FETCHED | ITEM_STALE | ITEM_WIN);
+	uint8_t bits = src->bits & ITEM_KEEP;
 
 	*p++ = (uint8_t)src->klen;
 	memcpy(p, src->key, src->klen);
@@ -438,6 +486,7 @@ static inline void item_view(const struct cache_shard *s, const struct item *it,
 	out->fetched = bits & ITEM_FETCHED;
 	out->stale = bits & ITEM_STALE;
 	out->win_sent = bits & ITEM_WIN;
+	out->key_binary = bits & ITEM_BINKEY;
 }
 
 static inline bool item_expired(const struct cache_shard *s,
@@ -1207,7 +1256,7 @@ static void index_maybe_grow(struct cache_shard *s)
 struct cache_shard *cache_create(const struct cache_params *p)
 {
 	struct cache_shard *s;
-	size_t seg_size, item_max, sz, real;
+	size_t seg_size, item_max, real;
 	uint32_t nb;
 	unsigned arena;
 
@@ -1225,8 +1274,7 @@ struct cache_shard *cache_create(const struct cache_params *p)
 		errno = EINVAL;
 		return NULL;
 	}
-	sz = sizeof(arena);
-	if (mallctl("arenas.create", &arena, &sz, NULL, 0)) {
+	if (arena_take(&arena)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1311,25 +1359,16 @@ err_shard:
 	errno = ENOMEM;
 	return NULL;
 err_arena:
-	{
-		char name[64];
-
-		snprintf(name, sizeof(name), "arena.%u.destroy", arena);
-		mallctl(name, NULL, NULL, NULL, 0);
-	}
+	arena_give(arena);
 	errno = ENOMEM;
 	return NULL;
 }
 
 void cache_free(struct cache_shard *s)
 {
-	char name[64];
-
 	if (!s)
 		return;
-	/* destroying the arena frees every segment and chunk at once */
-	snprintf(name, sizeof(name), "arena.%u.destroy", s->arena);
-	mallctl(name, NULL, NULL, NULL, 0);
+	arena_give(s->arena);
 	free(s);
 }
 
@@ -1645,6 +1684,7 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 		.flags = req->flags,
 		.exptime = req->exptime,
 		.atime = s->now,
+		.bits = req->key_binary ? ITEM_BINKEY : 0,
 		.v1 = req->value,
 		.l1 = req->vlen,
 	};
@@ -1878,7 +1918,7 @@ int cache_arith(struct cache_shard *s, const struct cache_arith *req,
 	}
 	src.flags = it.flags;
 	src.exptime = req->set_exptime ? req->exptime : it.exptime;
-	src.bits = *it.bits & (ITEM_FETCHED | ITEM_STALE | ITEM_WIN);
+	src.bits = *it.bits & ITEM_KEEP;
 	src.atime = get32(it.atime);
 	src.cas_ctr = cas_take(s);
 	freq = slot_freq(slot_get(pos.b, pos.i));

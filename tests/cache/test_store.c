@@ -283,6 +283,48 @@ static uint64_t counter_of(const struct cache_item *it)
  * Lifecycle
  * ---------------------------------------------------------------------- */
 
+static unsigned mapping_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned n = 0;
+	int c;
+
+	assert_non_null(f);
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* Creating and freeing shards over and over holds the process's memory
+ * and mappings steady: a freed shard gives back all it took. */
+static void test_create_free_cycles(void **state)
+{
+	struct cache_params p = small_params();
+	unsigned before = 0, after, i, k;
+	char key[32];
+
+	(void)state;
+	for (i = 0; i < 400; i++) {
+		struct cache_shard *a = cache_create(&p);
+		struct cache_shard *b = cache_create(&p);
+
+		assert_non_null(a);
+		assert_non_null(b);
+		for (k = 0; k < 50; k++) {
+			snprintf(key, sizeof(key), "cycle:%u", k);
+			assert_int_equal(put_str(a, key, "value", NULL), 0);
+			assert_int_equal(put_str(b, key, "value", NULL), 0);
+		}
+		cache_free(b);
+		cache_free(a);
+		if (i == 50)
+			before = mapping_count();
+	}
+	after = mapping_count();
+	assert_true(after <= before + 16);
+}
+
 static void test_create_params(void **state)
 {
 	struct cache_params p = small_params();
@@ -2133,6 +2175,26 @@ static void test_cas_store_invalidate(void **state)
 	assert_memory_equal(it.value, "c", 1);
 }
 
+/* A key stored in base64 (meta b) is remembered as such, by every later
+ * version that the same request kind writes. */
+static void test_items_key_binary(void **state)
+{
+	struct cache_shard *s = fx_small(state);
+	struct cache_store r = req_of(ml_hash("bk", 2), "bk", 2, "v", 1);
+	struct cache_item it;
+
+	r.key_binary = true;
+	assert_int_equal(cache_store(s, &r, NULL), 0);
+	assert_int_equal(get(s, "bk", 0, 0, &it), 0);
+	assert_true(it.key_binary);
+	assert_int_equal(put_str(s, "plain", "v", &it), 0);
+	assert_false(it.key_binary);
+	r.key_binary = false;
+	assert_int_equal(cache_store(s, &r, NULL), 0);
+	assert_int_equal(get(s, "bk", 0, 0, &it), 0);
+	assert_false(it.key_binary);
+}
+
 static void test_cas_mark_win(void **state)
 {
 	struct cache_shard *s = fx_small(state);
@@ -2285,6 +2347,7 @@ int main(void)
 {
 	const struct CMUnitTest lifecycle[] = {
 		T(test_create_params),
+		T(test_create_free_cycles),
 	};
 	const struct CMUnitTest index[] = {
 		T(test_index_many_keys),
@@ -2324,6 +2387,7 @@ int main(void)
 		T(test_cas_invalidate),
 		T(test_cas_store_invalidate),
 		T(test_cas_mark_win),
+		T(test_items_key_binary),
 		T(test_cas_arith),
 	};
 	int failed = 0;
