@@ -16,16 +16,19 @@
 #define PROTO_KEY_MAX 250
 /* Longest command line other than a retrieval's key list (memcached
  * closes a connection whose line grows past this without a newline,
- * unless it is a get/gets/gat/gats). */
+ * silently, unless it starts with "get " or "gets " after at most 100
+ * spaces; gat/gats get no such exception). */
 #define PROTO_LINE_MAX 2048
 /* Longest retrieval line accepted; past it the connection is closed. */
 #define PROTO_GET_LINE_MAX (64 * 1024)
-/* Longest meta opaque token memcached accepts. */
+/* Longest meta opaque token memcached accepts, its 'O' included. */
 #define PROTO_OPAQUE_MAX 32
 
 enum proto_cmd {
 	PROTO_NONE = 0, /* nothing to execute or answer (swallowed bytes) */
-	PROTO_ERR,      /* answer req->err verbatim */
+	PROTO_ERR,      /* answer req->err verbatim, unless req->noreply;
+			 * klen != 0: a set or ms too large for the cache,
+			 * whose key memcached also unlinks */
 	PROTO_GET,
 	PROTO_GETS,
 	PROTO_GAT,
@@ -108,9 +111,10 @@ struct proto_req {
 /* Per-connection parser state. Zero it, then set item_size_max. */
 struct proto_parser {
 	uint64_t swallow;       /* data-block bytes still to discard */
-	/* -I (0 = 1 MiB): a storage command whose data block is larger is
+	/* -I (0 = 1 MiB): a storage command whose item is larger is
 	 * answered SERVER_ERROR object too large for cache, and its data
-	 * block is swallowed without being buffered. */
+	 * block is swallowed without being buffered. memcached sizes an
+	 * item as key + data + 59, plus 4 when the client flags are not 0. */
 	uint32_t item_size_max;
 };
 
