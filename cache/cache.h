@@ -52,11 +52,11 @@ struct cache_item {
 	uint32_t vlen;
 	uint32_t flags;
 	uint32_t exptime; /* absolute unix seconds, 0 = never */
-	uint32_t atime;   /* last access, unix seconds */
+	uint32_t atime;	  /* last access, unix seconds */
 	uint64_t cas;
-	bool fetched;  /* had been fetched before this access */
-	bool stale;    /* marked stale by a meta invalidate */
-	bool win_sent; /* a recache win (W) has been handed out */
+	bool fetched;	 /* had been fetched before this access */
+	bool stale;	 /* marked stale by a meta invalidate */
+	bool win_sent;	 /* a recache win (W) has been handed out */
 	bool key_binary; /* stored through a base64 key (meta b) */
 };
 
@@ -64,21 +64,21 @@ struct cache_item {
 struct cache_stats {
 	uint64_t curr_items;
 	uint64_t total_items;
-	uint64_t bytes;        /* sum of stored item sizes */
-	uint64_t mem_used;     /* allocator-real bytes held (segments + index) */
+	uint64_t bytes;	   /* sum of stored item sizes */
+	uint64_t mem_used; /* allocator-real bytes held (segments + index) */
 	uint64_t mem_limit;
 	uint64_t evictions;
 	uint64_t expired_unfetched;
 	uint64_t evicted_unfetched;
-	uint64_t reclaimed;    /* expired items whose space was reclaimed */
+	uint64_t reclaimed; /* expired items whose space was reclaimed */
 	uint64_t index_buckets;
 	uint64_t index_overflow;
 	uint64_t segments;
-	uint64_t small_items;  /* items in the S3-FIFO small queue */
-	uint64_t main_items;   /* items in the S3-FIFO main queue */
-	uint64_t ghost_hits;   /* inserts that went straight to main */
+	uint64_t small_items; /* items in the S3-FIFO small queue */
+	uint64_t main_items;  /* items in the S3-FIFO main queue */
+	uint64_t ghost_hits;  /* inserts that went straight to main */
 	uint64_t moved_to_main;
-	uint64_t reinserted;   /* main items given another round */
+	uint64_t reinserted; /* main items given another round */
 };
 
 /* Returns a new shard, or NULL with errno set (EINVAL for a bad params,
@@ -123,8 +123,8 @@ struct cache_store {
 	uint32_t vlen;
 	const void *value;
 	uint32_t flags;
-	uint32_t exptime;    /* absolute, 0 = never */
-	uint64_t cas;        /* compare with this CAS first; 0 = don't */
+	uint32_t exptime; /* absolute, 0 = never */
+	uint64_t cas;	  /* compare with this CAS first; 0 = don't */
 	enum cache_mode mode;
 	/* meta I: a CAS older than the item's stores the value as stale
 	 * (keeping the item's exptime and win) instead of EXISTS */
@@ -152,7 +152,7 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 
 /* Lookup options. */
 #define CACHE_GET_NOBUMP 0x1 /* meta u: no hit bit, atime or frequency */
-#define CACHE_GET_TOUCH 0x2  /* set exptime (gat, touch, mg T) */
+#define CACHE_GET_TOUCH	 0x2 /* set exptime (gat, touch, mg T) */
 
 /* Looks a key up. Returns 0 and fills out on a hit, -ENOENT on a miss
  * (expired items are misses and are reclaimed on the spot). */
@@ -189,11 +189,11 @@ struct cache_arith {
 	uint32_t klen;
 	bool incr;
 	uint64_t delta;
-	uint64_t cas;          /* compare first; 0 = don't */
-	bool vivify;           /* create on miss with initial and exptime */
+	uint64_t cas; /* compare first; 0 = don't */
+	bool vivify;  /* create on miss with initial and exptime */
 	uint64_t initial;
 	uint32_t vivify_exptime;
-	bool set_exptime;      /* on success, set exptime */
+	bool set_exptime; /* on success, set exptime */
 	uint32_t exptime;
 };
 

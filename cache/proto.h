@@ -26,7 +26,7 @@
 
 enum proto_cmd {
 	PROTO_NONE = 0, /* nothing to execute or answer (swallowed bytes) */
-	PROTO_ERR,      /* answer req->err verbatim, unless req->noreply;
+	PROTO_ERR,	/* answer req->err verbatim, unless req->noreply;
 			 * klen != 0: a set or ms too large for the cache,
 			 * whose key memcached also unlinks */
 	PROTO_GET,
@@ -59,23 +59,23 @@ enum proto_cmd {
 
 /* Bit of a meta flag letter in proto_meta.flags: A..Z are bits 0..25,
  * a..z bits 26..51. */
-#define PROTO_MF(c)                                                      \
+#define PROTO_MF(c)                                                            \
 	((c) >= 'a' ? 1ull << ((c) - 'a' + 26) : 1ull << ((c) - 'A'))
 
 /* A meta command's flags, decoded. Tokens that are numbers are parsed;
  * the opaque is an offset into the request. */
 struct proto_meta {
-	uint64_t flags;       /* PROTO_MF() of every flag present */
-	uint32_t opaque_off;  /* O */
+	uint64_t flags;	     /* PROTO_MF() of every flag present */
+	uint32_t opaque_off; /* O */
 	uint8_t opaque_len;
-	char mode;            /* M, 0 when absent */
+	char mode;	       /* M, 0 when absent */
 	uint32_t client_flags; /* F */
-	int64_t ttl;          /* T */
-	int64_t vivify_ttl;   /* N */
-	int64_t recache;      /* R */
-	uint64_t cas;         /* C */
-	uint64_t delta;       /* D, 1 when absent */
-	uint64_t initial;     /* J, 0 when absent */
+	int64_t ttl;	       /* T */
+	int64_t vivify_ttl;    /* N */
+	int64_t recache;       /* R */
+	uint64_t cas;	       /* C */
+	uint64_t delta;	       /* D, 1 when absent */
+	uint64_t initial;      /* J, 0 when absent */
 	/* Order in which the return flags were given (mg answers them in
 	 * request order): the letters, as sent. */
 	char order[24];
@@ -87,30 +87,30 @@ struct proto_meta {
  * (the buf passed to proto_parse()), never a copy.
  */
 struct proto_req {
-	uint8_t cmd;       /* enum proto_cmd */
-	bool noreply;      /* text "noreply", or meta q */
-	bool close;        /* close the connection after answering */
-	bool has_num;      /* num was given (flush_all delay, verbosity) */
-	uint16_t klen;     /* the (first) key */
+	uint8_t cmd;   /* enum proto_cmd */
+	bool noreply;  /* text "noreply", or meta q */
+	bool close;    /* close the connection after answering */
+	bool has_num;  /* num was given (flush_all delay, verbosity) */
+	uint16_t klen; /* the (first) key */
 	uint32_t key_off;
 	uint32_t keys_end; /* retrievals: keys lie in [key_off, keys_end) */
 	uint32_t data_off; /* storage: the data block, without its \r\n */
 	uint32_t data_len;
 	uint32_t args_off; /* stats: the argument, e.g. "settings" */
 	uint32_t args_len;
-	uint32_t len;      /* bytes of the request: line and data block */
-	uint32_t flags;    /* client flags of a text storage command */
-	int64_t exptime;   /* storage, touch, gat/gats: as sent */
-	uint64_t num;      /* cas unique, incr/decr delta, flush_all delay,
-			    * verbosity level */
-	uint64_t hv;       /* hash of the (first) key */
-	const char *err;   /* PROTO_ERR: the whole reply, "...\r\n" */
+	uint32_t len;	 /* bytes of the request: line and data block */
+	uint32_t flags;	 /* client flags of a text storage command */
+	int64_t exptime; /* storage, touch, gat/gats: as sent */
+	uint64_t num;	 /* cas unique, incr/decr delta, flush_all delay,
+			  * verbosity level */
+	uint64_t hv;	 /* hash of the (first) key */
+	const char *err; /* PROTO_ERR: the whole reply, "...\r\n" */
 	struct proto_meta meta;
 };
 
 /* Per-connection parser state. Zero it, then set item_size_max. */
 struct proto_parser {
-	uint64_t swallow;       /* data-block bytes still to discard */
+	uint64_t swallow; /* data-block bytes still to discard */
 	/* -I (0 = 1 MiB): a storage command whose item is larger is
 	 * answered SERVER_ERROR object too large for cache, and its data
 	 * block is swallowed without being buffered. memcached sizes an
@@ -134,8 +134,8 @@ size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
  * Iterates the keys of a retrieval. *pos starts at req->key_off; each call
  * returns true with the next key's offset and length, or false at the end.
  */
-bool proto_next_key(const char *buf, const struct proto_req *req,
-		    uint32_t *pos, uint32_t *off, uint32_t *klen);
+bool proto_next_key(const char *buf, const struct proto_req *req, uint32_t *pos,
+		    uint32_t *off, uint32_t *klen);
 
 /* The memcached UDP frame header, 8 bytes, big-endian on the wire:
  *
@@ -180,18 +180,18 @@ struct cache_shard;
 struct proto_node;
 
 struct proto_node_params {
-	unsigned nshards;       /* shards; a key goes to ml_hash_core() */
-	size_t mem_limit;       /* bytes for the whole node (-m), split evenly */
-	size_t item_size_max;   /* -I; 0 = 1 MiB */
-	size_t segment_size;    /* 0 = default */
-	size_t items_hint;      /* whole node; 0 = grow */
-	bool no_evict;          /* -M: answer out of memory instead */
-	uint32_t now;           /* unix seconds */
-	uint32_t pid;           /* for stats */
-	unsigned conn_max;      /* for stats settings (-c) */
-	unsigned tcp_port;      /* for stats settings (-p) */
-	unsigned udp_port;      /* for stats settings (-U) */
-	unsigned threads;       /* for stats (-t) */
+	unsigned nshards;     /* shards; a key goes to ml_hash_core() */
+	size_t mem_limit;     /* bytes for the whole node (-m), split evenly */
+	size_t item_size_max; /* -I; 0 = 1 MiB */
+	size_t segment_size;  /* 0 = default */
+	size_t items_hint;    /* whole node; 0 = grow */
+	bool no_evict;	      /* -M: answer out of memory instead */
+	uint32_t now;	      /* unix seconds */
+	uint32_t pid;	      /* for stats */
+	unsigned conn_max;    /* for stats settings (-c) */
+	unsigned tcp_port;    /* for stats settings (-p) */
+	unsigned udp_port;    /* for stats settings (-U) */
+	unsigned threads;     /* for stats (-t) */
 };
 
 /* Returns a node, or NULL with errno set (EINVAL, ENOMEM). */

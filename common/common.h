@@ -32,18 +32,18 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define ML_CACHE_LINE 64
-#define ML_ALIGNED(n) __attribute__((aligned(n)))
+#define ML_CACHE_LINE	 64
+#define ML_ALIGNED(n)	 __attribute__((aligned(n)))
 #define ML_CACHE_ALIGNED ML_ALIGNED(ML_CACHE_LINE)
 
 #ifndef likely
-#define likely(x) __builtin_expect(!!(x), 1)
+#define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
 #define ML_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ML_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define ML_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define ML_MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define ML_MAX(a, b)	 ((a) > (b) ? (a) : (b))
 
 /* The one key hash. */
 static inline uint64_t ml_hash(const void *key, size_t klen)
