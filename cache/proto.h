@@ -192,6 +192,11 @@ struct proto_node_params {
 	unsigned tcp_port;    /* for stats settings (-p) */
 	unsigned udp_port;    /* for stats settings (-U) */
 	unsigned threads;     /* for stats (-t) */
+	/* One shard of a node whose other shards belong to other nodes (one
+	 * per core): this shard's CAS id and the bits reserved for ids.
+	 * 0 bits: the node numbers its own shards. */
+	uint32_t cas_id;
+	uint32_t cas_id_bits;
 };
 
 /* Returns a node, or NULL with errno set (EINVAL, ENOMEM). */
@@ -223,6 +228,14 @@ void proto_out_free(struct proto_out *o);
  */
 int proto_execute(struct proto_node *n, const char *buf,
 		  const struct proto_req *req, struct proto_out *out);
+
+/*
+ * Makes stats (and stats reset) cover every node in peers (this one
+ * included): the process's other cores. Each node keeps counting its own
+ * requests; only stats reads across. peers must outlive the nodes.
+ */
+void proto_node_set_peers(struct proto_node *n, struct proto_node *const *peers,
+			  unsigned npeers);
 
 /* Connection counters the transport reports, for stats. */
 struct proto_conn_stats {
