@@ -20,9 +20,11 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	@echo "memlane: built $(BUILD)/bench/memlane-bench."
-	@echo "memlane: the server, memlaned, arrives with the socket backend;"
-	@echo "memlane: until then try: $(BUILD)/bench/memlane-bench engine"
+	@echo "memlane: starting memlaned on 127.0.0.1:11211 with every core (Ctrl-C stops it)"
+	@echo "memlane: connect with any memcached client, for example:"
+	@echo "  /usr/bin/python3 -c \"from pymemcache.client.base import Client; c = Client(('127.0.0.1', 11211)); c.set('k', 'v'); print(c.get('k'))\""
+	@echo "  printf 'set k 0 0 1\\r\\nv\\r\\nget k\\r\\n' | nc -q1 127.0.0.1 11211"
+	exec $(BUILD)/dataplane/memlaned -p 11211 -l 127.0.0.1 -v
 
 test: deps
 	@bash scripts/test.sh

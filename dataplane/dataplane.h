@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dataplane: memlaned's packet and socket I/O, the per-core loop and the
+ * hand-off of requests between cores.
+ *
+ * Every worker core owns one cache shard, one SO_REUSEPORT TCP listener
+ * and UDP socket per listen address, one epoll loop and the connections
+ * the kernel gives its listener. A request whose key another core owns
+ * travels to it over a single-producer/single-consumer rte_ring and its
+ * reply comes back the same way; a connection's replies leave in the
+ * order of its requests.
+ */
+#ifndef MEMLANE_DATAPLANE_H
+#define MEMLANE_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_ADDR_MAX 8
+#define DP_CORE_MAX 64
+
+struct dp_config {
+	uint16_t tcp_port; /* -p, 0 = no TCP */
+	uint16_t udp_port; /* -U, 0 = no UDP */
+	unsigned naddrs;   /* -l */
+	char addrs[DP_ADDR_MAX][64];
+	size_t mem_limit;      /* -m, bytes */
+	unsigned ncores;       /* -t */
+	unsigned conn_max;     /* -c */
+	size_t item_size_max;  /* -I, bytes */
+	bool no_evict;	       /* -M */
+	unsigned verbose;      /* -v, -vv */
+	unsigned idle_timeout; /* seconds, 0 = never */
+	char eal_extra[512];   /* --eal */
+};
+
+/*
+ * Fills cfg from memlaned's command line. Returns 0, 1 when the command
+ * line asked for --help or --version (text written to out), or -EINVAL
+ * with a one-line reason in err.
+ */
+int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
+		    size_t errlen, char *out, size_t outlen);
+
+/*
+ * Runs the node until dp_stop() is called: starts one worker per lcore
+ * (the EAL must be initialised, with at least cfg->ncores lcores), and
+ * returns 0 after every worker has flushed, closed and freed what it
+ * held, or -errno when the node could not start (err says why).
+ */
+int dp_run(const struct dp_config *cfg, char *err, size_t errlen);
+
+/* Asks a running node to stop. Async-signal-safe. */
+void dp_stop(void);
+
+#endif /* MEMLANE_DATAPLANE_H */

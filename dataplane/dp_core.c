@@ -1,0 +1,1294 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The socket backend: one loop per worker core.
+ *
+ *   while (!stop) {
+ *           wait for events (not at all while work is queued);
+ *           accept, read, parse, route, execute what this core owns;
+ *           drain the rings from the other cores: execute their
+ *           requests, file their replies;
+ *           write what is ready; wake the cores we sent to;
+ *           once a second: clock, expiry sweep, idle connections;
+ *   }
+ *
+ * Share nothing: a core touches only its own shard, connections and
+ * message pool. A request for a key another core owns is copied, with
+ * its parsed form, into a message that travels over the SP/SC ring from
+ * this core to the owner; the owner writes the reply into the same
+ * message and sends it back on the ring in the other direction, so every
+ * message returns to the pool it came from. Replies on a connection are
+ * kept in request order by a queue of slots: a reply that is ready while
+ * an earlier one is still out waits in its slot.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_ring.h>
+
+#include "cache.h"
+#include "common.h"
+#include "dataplane.h"
+
+#define BURST	     32		 /* events, datagrams, ring messages */
+#define RING_SIZE    4096	 /* messages per direction between cores */
+#define SLOT_MAX     1024	 /* requests in flight on one connection */
+#define RBUF_MIN     (16 * 1024) /* first receive buffer of a connection */
+#define OUT_HIGH     (4u << 20)	 /* unsent bytes that pause reading */
+#define MSG_PREALLOC 256	 /* messages per core made at setup */
+#define UDP_DGRAM    65536
+#define WAIT_MS	     100  /* longest sleep: the stop flag's delay */
+#define SWEEP_BUDGET 1024 /* index buckets inspected per second */
+#define DRAIN_MS     200  /* flushing replies at stop */
+
+enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE };
+
+struct dp_conn;
+
+/* A request on its way to the core that owns its key, and its reply on
+ * the way back. */
+struct dp_msg {
+	uint8_t kind;
+	uint8_t src;	/* core that sent the request, and owns the msg */
+	bool strip_end; /* one key of a split get: drop its END line */
+	bool close;	/* the reply closes the connection */
+	uint32_t slot;	/* the request's slot on its connection */
+	struct dp_conn *conn;
+	struct proto_req req;
+	struct proto_out bytes; /* the request's bytes */
+	struct proto_out reply;
+	struct dp_msg *next; /* free list */
+};
+
+enum { SLOT_WAIT, SLOT_READY };
+
+struct dp_slot {
+	uint8_t state;
+	bool close;
+	struct dp_msg *msg; /* holds the reply */
+};
+
+struct dp_conn {
+	int fd;
+	bool udp;
+	bool want_close; /* close once what is queued is sent */
+	bool closed;	 /* fd gone; freed when no reply is out */
+	bool pollout;	 /* EPOLLOUT requested */
+	bool paused;	 /* EPOLLIN dropped: too much unsent */
+	struct proto_parser ps;
+	char *rbuf;
+	size_t rlen, rcap;
+	struct proto_out out;
+	size_t out_sent;
+	struct dp_slot *slots;
+	uint32_t shead, stail; /* slots in [shead, stail), mod SLOT_MAX */
+	uint32_t waiting;      /* slots waiting for another core */
+	uint64_t last_rx;      /* when input last made progress, seconds */
+	struct dp_conn *prev, *next;
+	/* UDP: where the reply goes */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	uint16_t req_id;
+	int ufd;
+};
+
+struct dp_core {
+	unsigned id;
+	int ep;
+	int evfd;
+	atomic_int sleeping;
+	atomic_int wake; /* someone asked this core to look at its rings */
+	struct proto_node *node;
+	int lfd[DP_ADDR_MAX];
+	int ufd[DP_ADDR_MAX];
+	unsigned nl, nu;
+	struct rte_ring *to[DP_CORE_MAX];    /* this core -> core i */
+	struct rte_ring *from[DP_CORE_MAX];  /* core i -> this core */
+	struct dp_msg *backlog[DP_CORE_MAX]; /* ring was full: retry */
+	bool kick[DP_CORE_MAX];
+	struct dp_msg *pool;
+	struct dp_conn conns; /* list head */
+	struct proto_conn_stats cs;
+	uint64_t last_tick;
+	uint64_t udp_dropped;
+	char *dgram;
+	bool quiet; /* stopping: no new input */
+} ML_CACHE_ALIGNED;
+
+static const struct dp_config *cfg;
+static struct dp_core *cores;
+static unsigned ncores;
+static atomic_int stop_flag;
+static atomic_uint conns_open;
+static atomic_uint cores_quiet;
+
+void dp_stop(void)
+{
+	atomic_store(&stop_flag, 1);
+}
+
+static uint64_t now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static uint32_t wall_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* ------------------------------------------------------------------------
+ * Messages
+ * ---------------------------------------------------------------------- */
+
+static struct dp_msg *msg_get(struct dp_core *c)
+{
+	struct dp_msg *m = c->pool;
+
+	if (m) {
+		c->pool = m->next;
+	} else {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return NULL;
+	}
+	m->src = (uint8_t)c->id;
+	m->bytes.len = 0;
+	m->reply.len = 0;
+	m->strip_end = false;
+	m->close = false;
+	return m;
+}
+
+/* Returns a message to the pool of the core running this (its owner). */
+static void msg_put(struct dp_core *c, struct dp_msg *m)
+{
+	m->next = c->pool;
+	c->pool = m;
+}
+
+static void msg_free(struct dp_msg *m)
+{
+	proto_out_free(&m->bytes);
+	proto_out_free(&m->reply);
+	free(m);
+}
+
+/* Sends a message to core dst; queues it locally when the ring is full. */
+static void msg_send(struct dp_core *c, unsigned dst, struct dp_msg *m)
+{
+	m->next = NULL;
+	if (!c->backlog[dst] && rte_ring_sp_enqueue(c->to[dst], m) == 0) {
+		c->kick[dst] = true;
+		return;
+	}
+	/* keep order: append to the backlog */
+	if (!c->backlog[dst]) {
+		c->backlog[dst] = m;
+	} else {
+		struct dp_msg *t = c->backlog[dst];
+
+		while (t->next)
+			t = t->next;
+		t->next = m;
+	}
+}
+
+static bool backlog_flush(struct dp_core *c)
+{
+	bool left = false;
+
+	for (unsigned d = 0; d < ncores; d++) {
+		while (c->backlog[d]) {
+			struct dp_msg *m = c->backlog[d];
+
+			if (rte_ring_sp_enqueue(c->to[d], m))
+				break;
+			c->backlog[d] = m->next;
+			c->kick[d] = true;
+		}
+		left |= c->backlog[d] != NULL;
+	}
+	return left;
+}
+
+/* Wakes the cores this one sent to, if they sleep. */
+static void kick_all(struct dp_core *c)
+{
+	for (unsigned d = 0; d < ncores; d++) {
+		struct dp_core *o = &cores[d];
+		uint64_t one = 1;
+
+		if (!c->kick[d])
+			continue;
+		c->kick[d] = false;
+		atomic_thread_fence(memory_order_seq_cst);
+		if (atomic_load(&o->sleeping) &&
+		    !atomic_exchange(&o->wake, 1)) {
+			if (write(o->evfd, &one, sizeof(one)) < 0)
+				(void)0; /* the counter is full: it is awake */
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Connections
+ * ---------------------------------------------------------------------- */
+
+static void conn_link(struct dp_core *c, struct dp_conn *k)
+{
+	k->next = c->conns.next;
+	k->prev = &c->conns;
+	c->conns.next->prev = k;
+	c->conns.next = k;
+}
+
+static void conn_unlink(struct dp_conn *k)
+{
+	k->prev->next = k->next;
+	k->next->prev = k->prev;
+}
+
+static void conn_release(struct dp_core *c, struct dp_conn *k)
+{
+	while (k->shead != k->stail) {
+		struct dp_slot *s = &k->slots[k->shead % SLOT_MAX];
+
+		if (s->msg)
+			msg_put(c, s->msg);
+		k->shead++;
+	}
+	conn_unlink(k);
+	free(k->rbuf);
+	free(k->slots);
+	proto_out_free(&k->out);
+	free(k);
+}
+
+/* Closes a connection; it is freed now or when its last reply returns. */
+static void conn_close(struct dp_core *c, struct dp_conn *k)
+{
+	if (!k->closed) {
+		k->closed = true;
+		if (!k->udp) {
+			close(k->fd);
+			atomic_fetch_sub(&conns_open, 1);
+			c->cs.curr_connections--;
+		}
+	}
+	if (k->waiting == 0)
+		conn_release(c, k);
+}
+
+static struct dp_conn *conn_new(struct dp_core *c, int fd, bool udp)
+{
+	struct dp_conn *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->slots = calloc(SLOT_MAX, sizeof(*k->slots));
+	k->rcap = udp ? 0 : RBUF_MIN;
+	k->rbuf = udp ? NULL : malloc(k->rcap);
+	if (!k->slots || (!udp && !k->rbuf)) {
+		free(k->slots);
+		free(k->rbuf);
+		free(k);
+		return NULL;
+	}
+	k->fd = fd;
+	k->udp = udp;
+	k->ps.item_size_max = (uint32_t)cfg->item_size_max;
+	k->last_rx = now_sec();
+	conn_link(c, k);
+	return k;
+}
+
+static void conn_events(struct dp_core *c, struct dp_conn *k)
+{
+	struct epoll_event ev = {.data.ptr = k};
+
+	ev.events = (k->paused ? 0 : EPOLLIN) | (k->pollout ? EPOLLOUT : 0);
+	epoll_ctl(c->ep, EPOLL_CTL_MOD, k->fd, &ev);
+}
+
+static void udp_send(struct dp_core *c, struct dp_conn *k);
+
+/* Writes what is ready. Returns false when the connection was closed. */
+static bool conn_flush(struct dp_core *c, struct dp_conn *k)
+{
+	if (k->closed)
+		return true;
+	if (k->udp) {
+		if (k->out.len)
+			udp_send(c, k);
+		return true;
+	}
+	while (k->out_sent < k->out.len) {
+		ssize_t n = send(k->fd, k->out.buf + k->out_sent,
+				 k->out.len - k->out_sent, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				if (!k->pollout) {
+					k->pollout = true;
+					conn_events(c, k);
+				}
+				break;
+			}
+			conn_close(c, k);
+			return false;
+		}
+		k->out_sent += (size_t)n;
+		c->cs.bytes_written += (uint64_t)n;
+	}
+	if (k->out_sent == k->out.len) {
+		k->out.len = 0;
+		k->out_sent = 0;
+		if (k->pollout || k->paused) {
+			k->pollout = false;
+			k->paused = false;
+			conn_events(c, k);
+		}
+		if (k->want_close && k->shead == k->stail) {
+			conn_close(c, k);
+			return false;
+		}
+	} else if (k->out.len - k->out_sent > OUT_HIGH && !k->paused) {
+		/* a client that does not read: stop reading it */
+		k->paused = true;
+		conn_events(c, k);
+	}
+	return true;
+}
+
+/* Appends ready slots, in order, to the connection's output. */
+static void conn_drain(struct dp_core *c, struct dp_conn *k)
+{
+	while (k->shead != k->stail) {
+		struct dp_slot *s = &k->slots[k->shead % SLOT_MAX];
+
+		if (s->state != SLOT_READY)
+			break;
+		if (!k->closed && !k->want_close && s->msg->reply.len) {
+			if (proto_out_reserve(&k->out, s->msg->reply.len) ==
+			    0) {
+				memcpy(k->out.buf + k->out.len,
+				       s->msg->reply.buf, s->msg->reply.len);
+				k->out.len += s->msg->reply.len;
+			} else {
+				k->want_close = true;
+			}
+		}
+		if (s->close)
+			k->want_close = true;
+		msg_put(c, s->msg);
+		s->msg = NULL;
+		k->shead++;
+	}
+}
+
+static bool slots_full(const struct dp_conn *k)
+{
+	return k->stail - k->shead >= SLOT_MAX;
+}
+
+/* Drops a trailing "END\r\n" (one key of a split retrieval). */
+static void strip_end(struct proto_out *o, size_t from)
+{
+	if (o->len >= from + 5 &&
+	    memcmp(o->buf + o->len - 5, "END\r\n", 5) == 0)
+		o->len -= 5;
+}
+
+/* Executes a request this core owns, answering in order. */
+static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
+		       const struct proto_req *req, bool part)
+{
+	struct dp_msg *m;
+	struct dp_slot *s;
+	size_t from = k->out.len;
+	int rc;
+
+	if (k->shead == k->stail) {
+		/* nothing ahead: straight to the output */
+		rc = proto_execute(c->node, buf, req, &k->out);
+		if (part)
+			strip_end(&k->out, from);
+		if (rc == -EPIPE || rc == -ENOMEM)
+			k->want_close = true;
+		return;
+	}
+	m = msg_get(c);
+	if (!m) {
+		k->want_close = true;
+		return;
+	}
+	rc = proto_execute(c->node, buf, req, &m->reply);
+	if (part)
+		strip_end(&m->reply, 0);
+	s = &k->slots[k->stail++ % SLOT_MAX];
+	s->state = SLOT_READY;
+	s->close = rc == -EPIPE || rc == -ENOMEM;
+	s->msg = m;
+	conn_drain(c, k);
+}
+
+/* Sends a request to the core that owns its key. */
+static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
+			const char *buf, const struct proto_req *req, bool part)
+{
+	struct dp_msg *m = msg_get(c);
+	struct dp_slot *s;
+
+	if (!m || proto_out_reserve(&m->bytes, req->len)) {
+		if (m)
+			msg_put(c, m);
+		k->want_close = true;
+		return;
+	}
+	memcpy(m->bytes.buf, buf, req->len);
+	m->bytes.len = req->len;
+	m->req = *req;
+	m->kind = MSG_REQ;
+	m->strip_end = part;
+	m->conn = k;
+	m->slot = k->stail;
+	s = &k->slots[k->stail++ % SLOT_MAX];
+	s->state = SLOT_WAIT;
+	s->close = false;
+	s->msg = NULL;
+	k->waiting++;
+	msg_send(c, owner, m);
+}
+
+static void exec_routed(struct dp_core *c, struct dp_conn *k, const char *buf,
+			const struct proto_req *req, bool part)
+{
+	unsigned owner = ml_hash_core(req->hv, ncores);
+
+	if (owner == c->id)
+		exec_local(c, k, buf, req, part);
+	else
+		exec_remote(c, k, owner, buf, req, part);
+}
+
+/*
+ * A retrieval of keys that more than one core owns is split into one
+ * request per key, each answered without its END, and one END at the
+ * end; the slots keep them in the order the keys were given.
+ */
+static void exec_split(struct dp_core *c, struct dp_conn *k, const char *buf,
+		       const struct proto_req *req)
+{
+	static const char *const names[] = {[PROTO_GET] = "get",
+					    [PROTO_GETS] = "gets",
+					    [PROTO_GAT] = "gat",
+					    [PROTO_GATS] = "gats"};
+	uint32_t pos = req->key_off, off, klen;
+	char line[PROTO_KEY_MAX + 64];
+	struct proto_parser ps = {.item_size_max = k->ps.item_size_max};
+	struct proto_req one;
+	static const struct proto_req end_req = {
+		.cmd = PROTO_ERR, .err = "END\r\n", .len = 0};
+
+	while (proto_next_key(buf, req, &pos, &off, &klen)) {
+		int n;
+
+		if (req->cmd == PROTO_GAT || req->cmd == PROTO_GATS)
+			n = snprintf(line, sizeof(line), "%s %lld ",
+				     names[req->cmd], (long long)req->exptime);
+		else
+			n = snprintf(line, sizeof(line), "%s ",
+				     names[req->cmd]);
+		memcpy(line + n, buf + off, klen);
+		memcpy(line + n + klen, "\r\n", 2);
+		if (proto_parse(&ps, line, (size_t)n + klen + 2, &one) == 0)
+			continue;
+		exec_routed(c, k, line, &one, true);
+	}
+	exec_local(c, k, "", &end_req, false);
+}
+
+/* Whether a retrieval's keys all belong to one core. */
+static bool keys_one_core(const char *buf, const struct proto_req *req)
+{
+	uint32_t pos = req->key_off, off, klen;
+	unsigned first = ml_hash_core(req->hv, ncores);
+
+	while (proto_next_key(buf, req, &pos, &off, &klen))
+		if (ml_hash_core(ml_hash(buf + off, klen), ncores) != first)
+			return false;
+	return true;
+}
+
+static void flush_broadcast(struct dp_core *c, const char *buf,
+			    const struct proto_req *req)
+{
+	for (unsigned d = 0; d < ncores; d++) {
+		struct dp_msg *m;
+
+		if (d == c->id)
+			continue;
+		m = msg_get(c);
+		if (!m || proto_out_reserve(&m->bytes, req->len)) {
+			if (m)
+				msg_put(c, m);
+			continue;
+		}
+		memcpy(m->bytes.buf, buf, req->len);
+		m->bytes.len = req->len;
+		m->req = *req;
+		m->req.noreply = true;
+		m->kind = MSG_FLUSH;
+		m->conn = NULL;
+		msg_send(c, d, m);
+	}
+}
+
+static void handle_request(struct dp_core *c, struct dp_conn *k,
+			   const char *buf, const struct proto_req *req)
+{
+	switch (req->cmd) {
+	case PROTO_GET:
+	case PROTO_GETS:
+	case PROTO_GAT:
+	case PROTO_GATS:
+		if (ncores > 1 && req->keys_end > req->key_off &&
+		    !keys_one_core(buf, req)) {
+			exec_split(c, k, buf, req);
+			return;
+		}
+		if (req->keys_end == req->key_off) {
+			exec_local(c, k, buf, req, false);
+			return;
+		}
+		exec_routed(c, k, buf, req, false);
+		return;
+	case PROTO_SET:
+	case PROTO_ADD:
+	case PROTO_REPLACE:
+	case PROTO_APPEND:
+	case PROTO_PREPEND:
+	case PROTO_CAS:
+	case PROTO_DELETE:
+	case PROTO_INCR:
+	case PROTO_DECR:
+	case PROTO_TOUCH:
+	case PROTO_MG:
+	case PROTO_MS:
+	case PROTO_MD:
+	case PROTO_MA:
+	case PROTO_ME:
+		exec_routed(c, k, buf, req, false);
+		return;
+	case PROTO_FLUSH_ALL:
+		if (ncores > 1)
+			flush_broadcast(c, buf, req);
+		exec_local(c, k, buf, req, false);
+		return;
+	default:
+		/* errors, stats, version, verbosity, mn, quit: this core */
+		exec_local(c, k, buf, req, false);
+		return;
+	}
+}
+
+/* Parses and runs what the connection's buffer holds. */
+static void conn_parse(struct dp_core *c, struct dp_conn *k, char *buf,
+		       size_t len, size_t *used)
+{
+	size_t off = 0;
+
+	while (off < len && !k->want_close && !slots_full(k) &&
+	       k->out.len - k->out_sent <= OUT_HIGH) {
+		struct proto_req req;
+		size_t n = proto_parse(&k->ps, buf + off, len - off, &req);
+
+		if (n == 0)
+			break;
+		if (req.cmd != PROTO_NONE)
+			handle_request(c, k, buf + off, &req);
+		off += n;
+		k->last_rx = now_sec();
+	}
+	*used = off;
+}
+
+static void conn_read(struct dp_core *c, struct dp_conn *k)
+{
+	for (;;) {
+		ssize_t n;
+		size_t used;
+
+		if (k->rlen == k->rcap) {
+			/* the largest request: a command line and an item */
+			size_t max = cfg->item_size_max + PROTO_GET_LINE_MAX;
+			size_t cap = k->rcap * 2;
+			char *b;
+
+			if (k->rcap >= max)
+				break; /* full of unparsed input: wait */
+			if (cap > max)
+				cap = max;
+			b = realloc(k->rbuf, cap);
+			if (!b)
+				break;
+			k->rbuf = b;
+			k->rcap = cap;
+		}
+		n = recv(k->fd, k->rbuf + k->rlen, k->rcap - k->rlen, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			k->want_close = true;
+			if (k->shead == k->stail && k->out.len == k->out_sent)
+				conn_close(c, k);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		c->cs.bytes_read += (uint64_t)n;
+		k->rlen += (size_t)n;
+		conn_parse(c, k, k->rbuf, k->rlen, &used);
+		if (used) {
+			memmove(k->rbuf, k->rbuf + used, k->rlen - used);
+			k->rlen -= used;
+		}
+		if (k->want_close || slots_full(k) ||
+		    k->out.len - k->out_sent > OUT_HIGH ||
+		    (size_t)n < k->rcap / 2)
+			break;
+	}
+	if (!conn_flush(c, k))
+		return;
+	/* input stopped for a full pipeline or output: wait for EPOLLOUT */
+	if ((slots_full(k) || k->out.len - k->out_sent > OUT_HIGH) &&
+	    !k->paused) {
+		k->paused = true;
+		conn_events(c, k);
+	}
+}
+
+/* More input may be parsed now that replies went out. */
+static void conn_resume(struct dp_core *c, struct dp_conn *k)
+{
+	size_t used;
+
+	if (k->closed || !k->rlen)
+		return;
+	conn_parse(c, k, k->rbuf, k->rlen, &used);
+	if (used) {
+		memmove(k->rbuf, k->rbuf + used, k->rlen - used);
+		k->rlen -= used;
+	}
+}
+
+static void do_accept(struct dp_core *c, int lfd)
+{
+	for (int i = 0; i < BURST; i++) {
+		struct epoll_event ev;
+		struct dp_conn *k;
+		int one = 1;
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		c->cs.total_connections++;
+		if (atomic_fetch_add(&conns_open, 1) >= cfg->conn_max) {
+			static const char msg[] =
+				"ERROR Too many open connections\r\n";
+
+			atomic_fetch_sub(&conns_open, 1);
+			c->cs.rejected_connections++;
+			if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0)
+				(void)0;
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		k = conn_new(c, fd, false);
+		if (!k) {
+			atomic_fetch_sub(&conns_open, 1);
+			close(fd);
+			continue;
+		}
+		c->cs.curr_connections++;
+		ev.events = EPOLLIN;
+		ev.data.ptr = k;
+		if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev)) {
+			conn_close(c, k);
+			continue;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * UDP
+ * ---------------------------------------------------------------------- */
+
+static void udp_send(struct dp_core *c, struct dp_conn *k)
+{
+	unsigned count = proto_udp_count(k->out.len);
+	char d[PROTO_UDP_MTU];
+
+	for (unsigned seq = 0; seq < count; seq++) {
+		size_t n = proto_udp_frame(d, k->req_id, k->out.buf, k->out.len,
+					   seq);
+
+		if (n == 0)
+			break;
+		if (sendto(k->ufd, d, n, 0, (struct sockaddr *)&k->peer,
+			   k->peerlen) > 0)
+			c->cs.bytes_written += n;
+	}
+	k->out.len = 0;
+}
+
+/* One datagram: one request (or a few), answered as one message once
+ * every reply is in. */
+static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
+			 const struct sockaddr_storage *peer, socklen_t plen)
+{
+	struct proto_udp_hdr h;
+	struct dp_conn *k;
+	size_t used;
+
+	if (proto_udp_parse(d, n, &h)) {
+		c->udp_dropped++;
+		return;
+	}
+	k = conn_new(c, -1, true);
+	if (!k)
+		return;
+	k->ufd = ufd;
+	k->peer = *peer;
+	k->peerlen = plen;
+	k->req_id = h.req_id;
+	/* the payload is parsed where it lies in a copy the conn owns */
+	k->rbuf = malloc(n - PROTO_UDP_HDR + 1);
+	if (!k->rbuf) {
+		conn_release(c, k);
+		return;
+	}
+	memcpy(k->rbuf, d + PROTO_UDP_HDR, n - PROTO_UDP_HDR);
+	k->rlen = n - PROTO_UDP_HDR;
+	conn_parse(c, k, k->rbuf, k->rlen, &used);
+	if (k->shead == k->stail) {
+		conn_flush(c, k);
+		conn_close(c, k);
+	}
+}
+
+static void do_udp(struct dp_core *c, int ufd)
+{
+	struct mmsghdr mm[BURST];
+	struct iovec iov[BURST];
+	struct sockaddr_storage peers[BURST];
+	int n;
+
+	for (int i = 0; i < BURST; i++) {
+		iov[i].iov_base = c->dgram + (size_t)i * UDP_DGRAM;
+		iov[i].iov_len = UDP_DGRAM;
+		memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &peers[i];
+		mm[i].msg_hdr.msg_namelen = sizeof(peers[i]);
+	}
+	n = recvmmsg(ufd, mm, BURST, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		c->cs.bytes_read += mm[i].msg_len;
+		udp_datagram(c, ufd, iov[i].iov_base, mm[i].msg_len, &peers[i],
+			     mm[i].msg_hdr.msg_namelen);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Messages from other cores
+ * ---------------------------------------------------------------------- */
+
+static void on_request(struct dp_core *c, struct dp_msg *m)
+{
+	size_t from = 0;
+	int rc;
+
+	m->reply.len = 0;
+	rc = proto_execute(c->node, m->bytes.buf, &m->req, &m->reply);
+	if (m->strip_end)
+		strip_end(&m->reply, from);
+	m->close = rc == -EPIPE || rc == -ENOMEM;
+	m->kind = MSG_REPLY;
+	msg_send(c, m->src, m);
+}
+
+static void on_reply(struct dp_core *c, struct dp_msg *m)
+{
+	struct dp_conn *k = m->conn;
+	struct dp_slot *s = &k->slots[m->slot % SLOT_MAX];
+
+	k->waiting--;
+	s->state = SLOT_READY;
+	s->close = m->close;
+	s->msg = m;
+	conn_drain(c, k);
+	if (k->closed) {
+		if (k->waiting == 0)
+			conn_close(c, k);
+		return;
+	}
+	if (k->udp) {
+		if (k->shead == k->stail) {
+			conn_flush(c, k);
+			conn_close(c, k);
+		}
+		return;
+	}
+	if (conn_flush(c, k))
+		conn_resume(c, k);
+}
+
+static unsigned rings_drain(struct dp_core *c)
+{
+	struct dp_msg *burst[BURST];
+	unsigned total = 0;
+
+	for (unsigned src = 0; src < ncores; src++) {
+		unsigned n;
+
+		if (src == c->id)
+			continue;
+		n = rte_ring_sc_dequeue_burst(c->from[src], (void **)burst,
+					      BURST, NULL);
+		total += n;
+		for (unsigned i = 0; i < n; i++) {
+			struct dp_msg *m = burst[i];
+
+			switch (m->kind) {
+			case MSG_REQ:
+				on_request(c, m);
+				break;
+			case MSG_REPLY:
+				on_reply(c, m);
+				break;
+			case MSG_FLUSH:
+				m->reply.len = 0;
+				proto_execute(c->node, m->bytes.buf, &m->req,
+					      &m->reply);
+				m->kind = MSG_FLUSH_DONE;
+				msg_send(c, m->src, m);
+				break;
+			default: /* MSG_FLUSH_DONE */
+				msg_put(c, m);
+				break;
+			}
+		}
+	}
+	return total;
+}
+
+/* ------------------------------------------------------------------------
+ * The loop
+ * ---------------------------------------------------------------------- */
+
+static void tick(struct dp_core *c)
+{
+	uint64_t now = now_sec();
+	struct dp_conn *k, *next;
+
+	if (now == c->last_tick)
+		return;
+	c->last_tick = now;
+	proto_node_set_time(c->node, wall_sec());
+	cache_sweep(proto_node_shard(c->node, 0), SWEEP_BUDGET);
+	if (!cfg->idle_timeout)
+		return;
+	for (k = c->conns.next; k != &c->conns; k = next) {
+		next = k->next;
+		/* a partial request that makes no progress */
+		if (!k->udp && !k->closed && k->rlen &&
+		    now - k->last_rx >= cfg->idle_timeout)
+			conn_close(c, k);
+	}
+}
+
+static int worker(void *arg)
+{
+	int idx = rte_lcore_index(rte_lcore_id());
+	struct epoll_event evs[BURST];
+	bool quiet_counted = false;
+	struct dp_core *c;
+
+	(void)arg;
+	if (idx < 0 || (unsigned)idx >= ncores)
+		return 0; /* an lcore beyond -t (from --eal) */
+	c = &cores[idx];
+	while (true) {
+		int timeout = 0, n;
+		bool busy;
+
+		if (atomic_load(&stop_flag) && !c->quiet) {
+			/* stop taking input; answer what is in flight */
+			c->quiet = true;
+			for (unsigned i = 0; i < c->nl; i++)
+				epoll_ctl(c->ep, EPOLL_CTL_DEL, c->lfd[i],
+					  NULL);
+			for (unsigned i = 0; i < c->nu; i++)
+				epoll_ctl(c->ep, EPOLL_CTL_DEL, c->ufd[i],
+					  NULL);
+		}
+		if (c->quiet) {
+			bool waiting = false;
+
+			for (struct dp_conn *k = c->conns.next; k != &c->conns;
+			     k = k->next)
+				waiting |= k->waiting != 0;
+			if (!waiting && !quiet_counted) {
+				quiet_counted = true;
+				atomic_fetch_add(&cores_quiet, 1);
+			}
+			if (atomic_load(&cores_quiet) == ncores)
+				break;
+		}
+
+		busy = backlog_flush(c);
+		for (unsigned s = 0; s < ncores && !busy; s++)
+			busy = s != c->id && !rte_ring_empty(c->from[s]);
+		if (!busy) {
+			atomic_store(&c->sleeping, 1);
+			atomic_thread_fence(memory_order_seq_cst);
+			busy = false;
+			for (unsigned s = 0; s < ncores && !busy; s++)
+				busy = s != c->id &&
+				       !rte_ring_empty(c->from[s]);
+			timeout = busy ? 0 : (c->quiet ? 1 : WAIT_MS);
+		}
+		n = epoll_wait(c->ep, evs, BURST, timeout);
+		atomic_store(&c->sleeping, 0);
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			struct dp_conn *k;
+
+			if (p == &c->evfd) {
+				uint64_t v;
+
+				atomic_store(&c->wake, 0);
+				if (read(c->evfd, &v, sizeof(v)) < 0)
+					(void)0;
+				continue;
+			}
+			if ((uintptr_t)p >= (uintptr_t)&c->lfd[0] &&
+			    (uintptr_t)p < (uintptr_t)&c->lfd[DP_ADDR_MAX]) {
+				do_accept(c, *(int *)p);
+				continue;
+			}
+			if ((uintptr_t)p >= (uintptr_t)&c->ufd[0] &&
+			    (uintptr_t)p < (uintptr_t)&c->ufd[DP_ADDR_MAX]) {
+				do_udp(c, *(int *)p);
+				continue;
+			}
+			k = p;
+			if (evs[i].events & EPOLLOUT) {
+				if (!conn_flush(c, k))
+					continue;
+				conn_resume(c, k);
+				if (!conn_flush(c, k))
+					continue;
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR) &&
+			    !c->quiet)
+				conn_read(c, k);
+		}
+		rings_drain(c);
+		backlog_flush(c);
+		kick_all(c);
+		tick(c);
+		proto_node_set_conn_stats(c->node, &c->cs);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Setup and teardown
+ * ---------------------------------------------------------------------- */
+
+static int listen_socket(const char *addr, uint16_t port, int type, char *err,
+			 size_t errlen)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	int fd, one = 1;
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		inet_pton(AF_INET, addr, &s4->sin_addr);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		inet_pton(AF_INET6, addr, &s6->sin6_addr);
+		sl = sizeof(*s6);
+	}
+	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail_fd;
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl))
+		goto fail_fd;
+	if (type == SOCK_STREAM && listen(fd, 1024))
+		goto fail_fd;
+	return fd;
+
+fail_fd:
+	close(fd);
+fail:
+	snprintf(err, errlen, "cannot listen on %s port %u (%s): %s", addr,
+		 port, type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
+	return -1;
+}
+
+static void core_teardown(struct dp_core *c)
+{
+	uint64_t deadline = now_sec() * 1000 + DRAIN_MS;
+	struct timespec ts;
+
+	/* flush what is owed, briefly, then close everything */
+	for (;;) {
+		bool left = false;
+
+		for (struct dp_conn *k = c->conns.next; k != &c->conns;
+		     k = k->next)
+			if (!k->closed && !k->udp && k->out.len > k->out_sent &&
+			    conn_flush(c, k))
+				left |= k->out.len > k->out_sent;
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		if (!left || (uint64_t)ts.tv_sec * 1000 +
+					     (uint64_t)ts.tv_nsec / 1000000 >
+				     deadline)
+			break;
+		usleep(1000);
+	}
+	while (c->conns.next != &c->conns) {
+		struct dp_conn *k = c->conns.next;
+
+		k->waiting = 0;
+		conn_close(c, k);
+	}
+	for (unsigned i = 0; i < c->nl; i++)
+		close(c->lfd[i]);
+	for (unsigned i = 0; i < c->nu; i++)
+		close(c->ufd[i]);
+	for (unsigned d = 0; d < ncores; d++) {
+		while (c->backlog[d]) {
+			struct dp_msg *m = c->backlog[d];
+
+			c->backlog[d] = m->next;
+			msg_free(m);
+		}
+	}
+	while (c->pool) {
+		struct dp_msg *m = c->pool;
+
+		c->pool = m->next;
+		msg_free(m);
+	}
+	if (c->ep >= 0)
+		close(c->ep);
+	if (c->evfd >= 0)
+		close(c->evfd);
+	free(c->dgram);
+}
+
+static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
+{
+	struct proto_node_params np = {
+		.nshards = 1,
+		.mem_limit = cfg->mem_limit / ncores,
+		.item_size_max = cfg->item_size_max,
+		.no_evict = cfg->no_evict,
+		.now = wall_sec(),
+		.pid = (uint32_t)getpid(),
+		.conn_max = cfg->conn_max,
+		.tcp_port = cfg->tcp_port,
+		.udp_port = cfg->udp_port,
+		.threads = ncores,
+		.cas_id = id,
+		.cas_id_bits = 0,
+	};
+	struct epoll_event ev;
+
+	while ((1u << np.cas_id_bits) < ncores)
+		np.cas_id_bits++;
+	c->id = id;
+	c->ep = -1;
+	c->evfd = -1;
+	c->conns.next = c->conns.prev = &c->conns;
+	c->node = proto_node_create(&np);
+	if (!c->node) {
+		snprintf(err, errlen, "core %u: cannot create its shard: %s",
+			 id, strerror(errno));
+		return -ENOMEM;
+	}
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	c->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->ep < 0 || c->evfd < 0) {
+		snprintf(err, errlen, "core %u: %s", id, strerror(errno));
+		return -errno;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = &c->evfd;
+	epoll_ctl(c->ep, EPOLL_CTL_ADD, c->evfd, &ev);
+	for (unsigned a = 0; a < cfg->naddrs; a++) {
+		if (cfg->tcp_port) {
+			int fd = listen_socket(cfg->addrs[a], cfg->tcp_port,
+					       SOCK_STREAM, err, errlen);
+
+			if (fd < 0)
+				return -EADDRINUSE;
+			c->lfd[c->nl] = fd;
+			ev.data.ptr = &c->lfd[c->nl++];
+			epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
+		}
+		if (cfg->udp_port) {
+			int fd = listen_socket(cfg->addrs[a], cfg->udp_port,
+					       SOCK_DGRAM, err, errlen);
+
+			if (fd < 0)
+				return -EADDRINUSE;
+			c->ufd[c->nu] = fd;
+			ev.data.ptr = &c->ufd[c->nu++];
+			epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
+		}
+	}
+	if (cfg->udp_port) {
+		c->dgram = malloc((size_t)BURST * UDP_DGRAM);
+		if (!c->dgram)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < MSG_PREALLOC; i++) {
+		struct dp_msg *m = calloc(1, sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		msg_put(c, m);
+	}
+	return 0;
+}
+
+static int rings_setup(char *err, size_t errlen)
+{
+	for (unsigned s = 0; s < ncores; s++) {
+		for (unsigned d = 0; d < ncores; d++) {
+			char name[32];
+			struct rte_ring *r;
+
+			if (s == d)
+				continue;
+			snprintf(name, sizeof(name), "dp%u_%u", s, d);
+			r = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
+					    RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (!r) {
+				snprintf(err, errlen,
+					 "cannot create ring %s: %s", name,
+					 rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+			cores[s].to[d] = r;
+			cores[d].from[s] = r;
+		}
+	}
+	return 0;
+}
+
+int dp_run(const struct dp_config *config, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	cfg = config;
+	ncores = config->ncores;
+	if (rte_lcore_count() < ncores) {
+		snprintf(err, errlen, "the EAL has %u lcores, %u are needed",
+			 rte_lcore_count(), ncores);
+		return -EINVAL;
+	}
+	cores = aligned_alloc(ML_CACHE_LINE, sizeof(*cores) * ncores);
+	if (!cores) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memset(cores, 0, sizeof(*cores) * ncores);
+	for (unsigned i = 0; i < ncores; i++) {
+		cores[i].ep = -1;
+		cores[i].evfd = -1;
+		cores[i].conns.next = cores[i].conns.prev = &cores[i].conns;
+	}
+	for (unsigned i = 0; i < ncores && !rc; i++)
+		rc = core_setup(&cores[i], i, err, errlen);
+	if (!rc)
+		rc = rings_setup(err, errlen);
+	if (!rc) {
+		struct proto_node *peers[DP_CORE_MAX];
+
+		for (unsigned i = 0; i < ncores; i++)
+			peers[i] = cores[i].node;
+		for (unsigned i = 0; i < ncores; i++)
+			proto_node_set_peers(cores[i].node, peers, ncores);
+		if (cfg->verbose)
+			fprintf(stderr,
+				"memlaned: %u cores, tcp %u, udp %u, %zu MB\n",
+				ncores, cfg->tcp_port, cfg->udp_port,
+				cfg->mem_limit >> 20);
+		rte_eal_mp_remote_launch(worker, NULL, CALL_MAIN);
+		rte_eal_mp_wait_lcore();
+	}
+	for (unsigned i = 0; i < ncores; i++)
+		core_teardown(&cores[i]);
+	for (unsigned s = 0; s < ncores; s++)
+		for (unsigned d = 0; d < ncores; d++)
+			if (cores[s].to[d]) {
+				struct dp_msg *m;
+
+				while (rte_ring_sc_dequeue(cores[s].to[d],
+							   (void **)&m) == 0)
+					msg_free(m);
+				rte_ring_free(cores[s].to[d]);
+			}
+	for (unsigned i = 0; i < ncores; i++)
+		proto_node_free(cores[i].node);
+	free(cores);
+	cores = NULL;
+	return rc;
+}

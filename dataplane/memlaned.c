@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * memlaned: one node of a memlane cluster.
+ *
+ * Parses memcached-style flags, starts DPDK's EAL unprivileged (no huge
+ * pages, no PCI, no shared config) with one lcore per worker core, and
+ * runs the node until SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "dataplane.h"
+
+#define EAL_ARGS_MAX 64
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	dp_stop();
+}
+
+/* "--lcores=0@c0,1@c1,...": worker i runs on the i-th CPU allowed,
+ * wrapping when there are more workers than CPUs. */
+static int lcores_arg(unsigned n, char *buf, size_t len)
+{
+	cpu_set_t set;
+	int cpus[CPU_SETSIZE], ncpu = 0;
+	size_t off;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &set))
+			cpus[ncpu++] = i;
+	if (!ncpu)
+		return -EINVAL;
+	off = (size_t)snprintf(buf, len, "--lcores=");
+	for (unsigned i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%u@%d",
+					i ? "," : "", i, cpus[i % ncpu]);
+	return off < len ? 0 : -ENOSPC;
+}
+
+int main(int argc, char **argv)
+{
+	static char out[4096], err[512], lcores[1024], extra[512];
+	char *eal[EAL_ARGS_MAX];
+	int neal = 0, rc;
+	struct dp_config cfg;
+	struct sigaction sa;
+
+	rc = dp_config_parse(argc, argv, &cfg, err, sizeof(err), out,
+			     sizeof(out));
+	if (rc < 0) {
+		fprintf(stderr, "memlaned: %s\n", err);
+		return 2;
+	}
+	if (rc > 0) {
+		fputs(out, stdout);
+		return 0;
+	}
+	if (lcores_arg(cfg.ncores, lcores, sizeof(lcores))) {
+		fprintf(stderr, "memlaned: cannot list the CPUs allowed\n");
+		return 1;
+	}
+	eal[neal++] = argv[0];
+	eal[neal++] = "--no-huge";
+	eal[neal++] = "-m";
+	eal[neal++] = "16";
+	eal[neal++] = "--no-pci";
+	eal[neal++] = "--no-shconf";
+	eal[neal++] = "--no-telemetry";
+	eal[neal++] = cfg.verbose > 1 ? "--log-level=lib.eal:info"
+				      : "--log-level=lib.eal:error";
+	eal[neal++] = lcores;
+	strcpy(extra, cfg.eal_extra);
+	for (char *save, *t = strtok_r(extra, " ", &save); t;
+	     t = strtok_r(NULL, " ", &save)) {
+		if (neal == EAL_ARGS_MAX - 1) {
+			fprintf(stderr,
+				"memlaned: --eal: too many arguments\n");
+			return 2;
+		}
+		eal[neal++] = t;
+	}
+	eal[neal] = NULL;
+	if (rte_eal_init(neal, eal) < 0) {
+		fprintf(stderr, "memlaned: cannot start the EAL: %s\n",
+			rte_strerror(rte_errno));
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = dp_run(&cfg, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "memlaned: %s\n", err);
+	rte_eal_cleanup();
+	return rc ? 1 : 0;
+}
