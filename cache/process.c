@@ -431,8 +431,8 @@ void proto_node_set_conn_stats(struct proto_node *n,
 	n->conn = *cs;
 }
 
-void proto_node_set_peers(struct proto_node *n,
-			  struct proto_node *const *peers, unsigned npeers)
+void proto_node_set_peers(struct proto_node *n, struct proto_node *const *peers,
+			  unsigned npeers)
 {
 	n->peers = npeers > 1 ? peers : NULL;
 	n->npeers = npeers > 1 ? npeers : 0;
@@ -485,8 +485,7 @@ static void node_counters(struct proto_node *n, struct proc_counters *sum)
 		t[w] = t[w] > base[w] ? t[w] - base[w] : 0;
 }
 
-static void node_conns(const struct proto_node *n,
-		       struct proto_conn_stats *sum)
+static void node_conns(const struct proto_node *n, struct proto_conn_stats *sum)
 {
 	memset(sum, 0, sizeof(*sum));
 	for (unsigned i = 0; i < node_count(n); i++) {
