@@ -51,29 +51,29 @@
  *   19..0   offset of the item in its segment, in units of
  *           1 << off_shift bytes (1 byte for segments up to 1 MiB)
  */
-#define SLOT_TAG_SHIFT 38
-#define SLOT_USED (1ull << 37)
-#define SLOT_GHOST (1ull << 36)
+#define SLOT_TAG_SHIFT	38
+#define SLOT_USED	(1ull << 37)
+#define SLOT_GHOST	(1ull << 36)
 #define SLOT_FREQ_SHIFT 34
-#define SLOT_FREQ_MASK (3ull << SLOT_FREQ_SHIFT)
-#define SLOT_SEG_SHIFT 20
-#define SLOT_SEG_BITS 14
-#define SLOT_OFF_BITS 20
-#define SLOT_REF_MASK ((1ull << 34) - 1)
+#define SLOT_FREQ_MASK	(3ull << SLOT_FREQ_SHIFT)
+#define SLOT_SEG_SHIFT	20
+#define SLOT_SEG_BITS	14
+#define SLOT_OFF_BITS	20
+#define SLOT_REF_MASK	((1ull << 34) - 1)
 
 #define TAG_SHIFT 34
-#define TAG_MASK 0x3ffull
+#define TAG_MASK  0x3ffull
 
-#define BUCKET_SLOTS 10
-#define CHUNK_SHIFT 10 /* buckets per index chunk: 1024 (64 KiB) */
+#define BUCKET_SLOTS  10
+#define CHUNK_SHIFT   10 /* buckets per index chunk: 1024 (64 KiB) */
 #define CHUNK_BUCKETS (1u << CHUNK_SHIFT)
 /* Split a bucket when the average fill passes this (per mille). */
-#define LOAD_MAX_PERMILLE 860
-#define SEG_SIZE_DEFAULT (1u << 20)
-#define SEG_MAX (1u << SLOT_SEG_BITS)
-#define SEG_NONE UINT32_MAX
+#define LOAD_MAX_PERMILLE     860
+#define SEG_SIZE_DEFAULT      (1u << 20)
+#define SEG_MAX		      (1u << SLOT_SEG_BITS)
+#define SEG_NONE	      UINT32_MAX
 #define ITEM_SIZE_MAX_DEFAULT (1u << 20)
-#define ITEM_SIZE_LIMIT (1u << 30)
+#define ITEM_SIZE_LIMIT	      (1u << 30)
 /* Evictions an insert may run before it gives up (-ENOMEM). */
 #define EVICT_TRIES 64
 
@@ -120,13 +120,13 @@ static inline void slot_set(struct bucket *b, unsigned i, uint64_t v)
  *   ..             0 or 4  exptime, unix seconds (ITEM_EXP)
  *   ..             vlen    value
  */
-#define ITEM_FLAGS 0x01
-#define ITEM_EXP 0x02
+#define ITEM_FLAGS   0x01
+#define ITEM_EXP     0x02
 #define ITEM_FETCHED 0x04
-#define ITEM_STALE 0x08
-#define ITEM_WIN 0x10
-#define ITEM_BINKEY 0x20 /* the key was given in base64 (meta b) */
-#define ITEM_DEAD 0x80
+#define ITEM_STALE   0x08
+#define ITEM_WIN     0x10
+#define ITEM_BINKEY  0x20 /* the key was given in base64 (meta b) */
+#define ITEM_DEAD    0x80
 /* Bits a new version of an item can carry over. */
 #define ITEM_KEEP (ITEM_FETCHED | ITEM_STALE | ITEM_WIN | ITEM_BINKEY)
 
@@ -134,10 +134,10 @@ enum queue { Q_SMALL, Q_MAIN, Q_NR };
 
 struct seg {
 	char *data;
-	uint32_t used;       /* bytes written */
+	uint32_t used;	     /* bytes written */
 	uint32_t live_bytes; /* bytes of items still indexed */
-	uint32_t next;       /* newer segment in the queue / free list */
-	uint32_t prev;       /* older segment in the queue */
+	uint32_t next;	     /* newer segment in the queue / free list */
+	uint32_t prev;	     /* older segment in the queue */
 	uint64_t cas_base;   /* CAS counter when the segment was opened */
 	uint8_t queue;
 };
@@ -165,18 +165,18 @@ struct cache_shard {
 	struct fifo q[Q_NR];
 	uint32_t free_segs; /* free list of allocated, empty segments */
 	uint32_t nfree;
-	uint32_t nsegs_alloc;  /* segments holding memory (queues + free) */
-	uint32_t seg_slots;    /* size of segs[] */
+	uint32_t nsegs_alloc; /* segments holding memory (queues + free) */
+	uint32_t seg_slots;   /* size of segs[] */
 	uint32_t seg_size;
-	uint32_t off_shift;    /* item offsets are in 1 << off_shift bytes */
-	size_t seg_real;       /* sallocx(seg_size) */
+	uint32_t off_shift; /* item offsets are in 1 << off_shift bytes */
+	size_t seg_real;    /* sallocx(seg_size) */
 	uint32_t item_max;
 	bool no_evict;
 
-	uint32_t ovf_free;     /* free overflow buckets, chained by next */
-	uint32_t ovf_count;    /* overflow buckets allocated (ids 1..) */
+	uint32_t ovf_free;  /* free overflow buckets, chained by next */
+	uint32_t ovf_count; /* overflow buckets allocated (ids 1..) */
 	uint32_t ovf_used;
-	uint32_t chunk_slots;  /* size of chunks[] and ovf_chunks[] */
+	uint32_t chunk_slots; /* size of chunks[] and ovf_chunks[] */
 	uint32_t nchunks;
 	uint32_t ovf_nchunks;
 
@@ -333,10 +333,10 @@ static inline void put32(uint8_t *p, uint32_t v)
 
 /* An item's fields, decoded. */
 struct item {
-	uint8_t *base;   /* first byte (klen) */
-	uint8_t *bits;   /* the bits byte */
-	uint8_t *atime;  /* the atime field */
-	uint8_t *exp;    /* the exptime field, NULL if absent */
+	uint8_t *base;	/* first byte (klen) */
+	uint8_t *bits;	/* the bits byte */
+	uint8_t *atime; /* the atime field */
+	uint8_t *exp;	/* the exptime field, NULL if absent */
 	const char *key;
 	const char *value;
 	uint32_t klen;
@@ -349,9 +349,9 @@ struct item {
 
 /* Forced inline: callgrind counts 60 instructions per GET saved when the
  * decode folds into the lookup that needs only some of its fields. */
-static inline __attribute__((always_inline)) void
-item_decode(const struct cache_shard *s, uint32_t seg, uint32_t off,
-	    struct item *it)
+static inline __attribute__((always_inline)) void item_decode(
+	const struct cache_shard *s, uint32_t seg, uint32_t off,
+	struct item *it)
 {
 	uint8_t *p = (uint8_t *)s->segs[seg].data + off;
 	uint64_t v;
@@ -471,7 +471,7 @@ static inline uint64_t cas_value(const struct cache_shard *s, uint64_t ctr)
 }
 
 static inline void item_view(const struct cache_shard *s, const struct item *it,
-		      struct cache_item *out)
+			     struct cache_item *out)
 {
 	uint8_t bits = *it->bits;
 
@@ -595,8 +595,7 @@ static inline unsigned bucket_match(const struct bucket *b, uint64_t want)
 
 /* Compares a stored key (klen byte first) with key, without a call for
  * the usual short keys. */
-static inline bool key_eq(const uint8_t *stored, const char *key,
-			  uint32_t klen)
+static inline bool key_eq(const uint8_t *stored, const char *key, uint32_t klen)
 {
 	const uint8_t *a = stored + 1;
 	uint64_t x, y, u, v;
@@ -612,8 +611,7 @@ static inline bool key_eq(const uint8_t *stored, const char *key,
 	return ((x ^ y) | (u ^ v)) == 0;
 }
 
-static inline const uint8_t *slot_item(const struct cache_shard *s,
-				       uint64_t sl)
+static inline const uint8_t *slot_item(const struct cache_shard *s, uint64_t sl)
 {
 	return (const uint8_t *)s->segs[slot_seg(sl)].data + slot_off(s, sl);
 }
@@ -650,8 +648,9 @@ static bool index_find(const struct cache_shard *s, uint64_t hv,
 					hole->b = b;
 					hole->i = i;
 				}
-				if (ghost && (sl & SLOT_MATCH_MASK) ==
-						     (want | SLOT_GHOST) &&
+				if (ghost &&
+				    (sl & SLOT_MATCH_MASK) ==
+					    (want | SLOT_GHOST) &&
 				    ghost_fresh(s, sl))
 					*ghost = true;
 				continue;
@@ -670,8 +669,8 @@ static bool index_find(const struct cache_shard *s, uint64_t hv,
 
 /* index_find() for readers: no hole, no ghost. */
 static inline bool index_lookup(const struct cache_shard *s, uint64_t hv,
-				const char *key, uint32_t klen,
-				struct pos *pos, struct item *it)
+				const char *key, uint32_t klen, struct pos *pos,
+				struct item *it)
 {
 	uint64_t want = slot_tagbits(hv);
 	struct bucket *b = pbucket(s, bucket_of(s, hv));
@@ -940,8 +939,8 @@ static int evict_one(struct cache_shard *s);
  * a new one when it cannot. relocating: called from eviction, may use the
  * spare segment and never evicts. Returns the segment id or SEG_NONE.
  */
-static uint32_t seg_reserve(struct cache_shard *s, enum queue q,
-			    uint32_t size, bool relocating)
+static uint32_t seg_reserve(struct cache_shard *s, enum queue q, uint32_t size,
+			    bool relocating)
 {
 	struct fifo *f = &s->q[q];
 	uint32_t id;
@@ -1008,24 +1007,24 @@ static bool item_relocate(struct cache_shard *s, const struct pos *pos,
 		.v1 = it->value,
 		.l1 = it->vlen,
 	};
-	uint32_t size = item_size_bound(it->klen, it->vlen, it->flags,
-					it->exptime);
+	uint32_t size =
+		item_size_bound(it->klen, it->vlen, it->flags, it->exptime);
 	uint32_t seg = seg_reserve(s, Q_MAIN, item_room(s, size), true);
 	uint32_t off;
 
 	if (seg == SEG_NONE)
 		return false;
 	{
-	struct seg *old = &s->segs[slot_seg(slot_get(pos->b, pos->i))];
+		struct seg *old = &s->segs[slot_seg(slot_get(pos->b, pos->i))];
 
-	off = item_write(s, seg, &src);
-	s->st.bytes += s->segs[seg].used - off;
-	s->st.bytes -= it->size;
-	*it->bits |= ITEM_DEAD;
-	old->live_bytes -= it->size;
-	s->q[old->queue].items--;
-	s->q[Q_MAIN].items++;
-	slot_set(pos->b, pos->i, slot_make(s, hv, seg, off, freq));
+		off = item_write(s, seg, &src);
+		s->st.bytes += s->segs[seg].used - off;
+		s->st.bytes -= it->size;
+		*it->bits |= ITEM_DEAD;
+		old->live_bytes -= it->size;
+		s->q[old->queue].items--;
+		s->q[Q_MAIN].items++;
+		slot_set(pos->b, pos->i, slot_make(s, hv, seg, off, freq));
 	}
 	return true;
 }
@@ -1054,8 +1053,9 @@ static int evict_segment(struct cache_shard *s, enum queue q)
 		if (*it.bits & ITEM_DEAD)
 			continue;
 		hv = ml_hash(it.key, it.klen);
-		if (!index_find_ref(s, hv, id, (uint32_t)(it.base -
-			     (uint8_t *)sg->data), &pos))
+		if (!index_find_ref(s, hv, id,
+				    (uint32_t)(it.base - (uint8_t *)sg->data),
+				    &pos))
 			continue;
 		sl = slot_get(pos.b, pos.i);
 		freq = slot_freq(sl);
@@ -1065,8 +1065,9 @@ static int evict_segment(struct cache_shard *s, enum queue q)
 			continue;
 		}
 		if (s->no_evict || freq > 0) {
-			uint64_t nf = s->no_evict ? freq
-				      : q == Q_SMALL ? 0 : freq - 1;
+			uint64_t nf = s->no_evict    ? freq
+				      : q == Q_SMALL ? 0
+						     : freq - 1;
 
 			if (item_relocate(s, &pos, &it, hv, nf)) {
 				s->st.moved_to_main += q == Q_SMALL;
@@ -1079,8 +1080,9 @@ static int evict_segment(struct cache_shard *s, enum queue q)
 		item_unlink(s, &pos, &it);
 		s->st.evictions++;
 		if (q == Q_SMALL) /* remember the key as a ghost */
-			slot_set(pos.b, pos.i, slot_tagbits(hv) | SLOT_GHOST |
-					     (s->ghost_clock++ & SLOT_REF_MASK));
+			slot_set(pos.b, pos.i,
+				 slot_tagbits(hv) | SLOT_GHOST |
+					 (s->ghost_clock++ & SLOT_REF_MASK));
 		else
 			chain_trim(s, pbucket(s, bucket_of(s, hv)));
 	}
@@ -1133,8 +1135,7 @@ static int evict_one(struct cache_shard *s)
  * back to the arena first, then segments are evicted. */
 static int mem_make_room(struct cache_shard *s, size_t bytes)
 {
-	for (unsigned tries = 0; s->mem_used + bytes > s->mem_limit;
-	     tries++) {
+	for (unsigned tries = 0; s->mem_used + bytes > s->mem_limit; tries++) {
 		if (seg_return_one(s))
 			continue;
 		if (tries > EVICT_TRIES || evict_one(s))
@@ -1185,7 +1186,8 @@ static void index_split(struct cache_shard *s)
 			if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
 				continue;
 			if (n == cap) {
-				uint64_t *bigger = malloc(2 * cap * sizeof(*bigger));
+				uint64_t *bigger =
+					malloc(2 * cap * sizeof(*bigger));
 
 				if (!bigger)
 					return;
@@ -1211,8 +1213,9 @@ static void index_split(struct cache_shard *s)
 	dst[1] = pbucket(s, to);
 	memset(dst[1], 0, sizeof(*dst[1]));
 	for (size_t k = 0; k < n; k++) {
-		const uint8_t *p = (const uint8_t *)s->segs[slot_seg(ent[k])]
-					   .data + slot_off(s, ent[k]);
+		const uint8_t *p =
+			(const uint8_t *)s->segs[slot_seg(ent[k])].data +
+			slot_off(s, ent[k]);
 		uint64_t hv = ml_hash(p + 1, p[0]);
 		unsigned side = (hv >> s->level) & 1;
 
@@ -1242,8 +1245,8 @@ static void index_split(struct cache_shard *s)
 
 static void index_maybe_grow(struct cache_shard *s)
 {
-	uint64_t cap = (uint64_t)s->nbuckets * BUCKET_SLOTS *
-		       LOAD_MAX_PERMILLE / 1000;
+	uint64_t cap =
+		(uint64_t)s->nbuckets * BUCKET_SLOTS * LOAD_MAX_PERMILLE / 1000;
 
 	if (s->st.curr_items > cap && s->level < 31)
 		index_split(s);
@@ -1332,7 +1335,8 @@ struct cache_shard *cache_create(const struct cache_params *p)
 	nb = CHUNK_BUCKETS;
 	if (p->items_hint) {
 		uint64_t want = (uint64_t)p->items_hint * 1000 /
-				(BUCKET_SLOTS * LOAD_MAX_PERMILLE) + 1;
+					(BUCKET_SLOTS * LOAD_MAX_PERMILLE) +
+				1;
 
 		if (want > nb)
 			nb = (uint32_t)ML_MIN(want, (uint64_t)1 << 30);
@@ -1425,16 +1429,21 @@ void cache_flush(struct cache_shard *s)
  * ------------------------------------------------------------------- */
 
 /* Records a hit: frequency in the slot, fetched bit and atime in the
- * item. No list is touched. */
+ * item. No list is touched. Only what changes is stored, so that an item
+ * hit again within the same second leaves its lines clean (no write-back
+ * to memory for a read). */
 static inline void item_hit(struct cache_shard *s, const struct pos *pos,
 			    const struct item *it)
 {
 	uint64_t sl = slot_get(pos->b, pos->i);
 
 	if (slot_freq(sl) < 3)
-		slot_set(pos->b, pos->i, sl + (1ull << SLOT_FREQ_SHIFT));
-	*it->bits |= ITEM_FETCHED;
-	put32(it->atime, s->now);
+		pos->b->hi[pos->i] =
+			(uint16_t)((sl + (1ull << SLOT_FREQ_SHIFT)) >> 32);
+	if (!(*it->bits & ITEM_FETCHED))
+		*it->bits |= ITEM_FETCHED;
+	if (get32(it->atime) != s->now)
+		put32(it->atime, s->now);
 }
 
 /* Finds a key's live item; an expired one is reclaimed on the spot and
@@ -1466,9 +1475,8 @@ static int item_rewrite(struct cache_shard *s, uint64_t hv, const char *key,
 
 /* Gives an item a new exptime: in place when it has the field, else as a
  * new copy with the same CAS (touch keeps the CAS, as in memcached). */
-static int item_set_exptime(struct cache_shard *s, uint64_t hv,
-			    const char *key, uint32_t exptime,
-			    struct pos *pos, struct item *it)
+static int item_set_exptime(struct cache_shard *s, uint64_t hv, const char *key,
+			    uint32_t exptime, struct pos *pos, struct item *it)
 {
 	int rc;
 
@@ -1479,8 +1487,7 @@ static int item_set_exptime(struct cache_shard *s, uint64_t hv,
 	}
 	if (!it->exp && !exptime)
 		return 0;
-	rc = item_rewrite(s, hv, key, pos, it, it->cas_ctr, *it->bits,
-			  exptime);
+	rc = item_rewrite(s, hv, key, pos, it, it->cas_ctr, *it->bits, exptime);
 	if (rc)
 		return rc;
 	return index_find(s, hv, key, it->klen, pos, it, NULL, NULL) ? 0
@@ -1488,10 +1495,9 @@ static int item_set_exptime(struct cache_shard *s, uint64_t hv,
 }
 
 /* A reader's step once the key is found: expiry, touch, view, hit. */
-static inline int get_found(struct cache_shard *s, uint64_t hv,
-			    const char *key, unsigned opts, uint32_t exptime,
-			    struct pos *pos, struct item *it,
-			    struct cache_item *out)
+static inline int get_found(struct cache_shard *s, uint64_t hv, const char *key,
+			    unsigned opts, uint32_t exptime, struct pos *pos,
+			    struct item *it, struct cache_item *out)
 {
 	if (unlikely(item_expired(s, it))) {
 		expired_reclaim(s, hv, pos, it);
@@ -1522,31 +1528,47 @@ int cache_get(struct cache_shard *s, uint64_t hv, const char *key,
 	return get_found(s, hv, key, opts, exptime, &pos, &it, out);
 }
 
-#define CAND_NONE (-1)
-#define CAND_NEXT (-2)
+#define CAND_NONE (-1) /* no tag here; the full lookup decides */
+#define CAND_NEXT (-2) /* no tag here; the next bucket is on its way */
+#define CAND_MISS (-3) /* no tag in the whole chain: a miss */
 
 /* Finds the first slot of *b whose tag matches hv and prefetches its
- * item. With none, and follow, moves *b to the overflow bucket, prefetches
- * it and says CAND_NEXT. */
+ * item. With none: a miss if the chain ends here; else, with follow,
+ * moves *b to the overflow bucket, prefetches it and says CAND_NEXT. */
 static inline int8_t bulk_candidate(const struct cache_shard *s,
-				    struct bucket **b, uint64_t hv,
-				    bool follow)
+				    struct bucket **b, uint64_t hv, bool follow)
 {
 	unsigned m = bucket_match(*b, slot_tagbits(hv));
-	int8_t i;
 
 	if (m) {
-		i = (int8_t)(__builtin_ctz(m) / 2);
-		__builtin_prefetch(slot_item(s, slot_get(*b, (unsigned)i)));
+		int8_t i = (int8_t)(__builtin_ctz(m) / 2);
+		const uint8_t *p = slot_item(s, slot_get(*b, (unsigned)i));
+
+		/* The item's first two lines (one when it starts a line):
+		 * most small items straddle a line boundary, and the second
+		 * line would otherwise be a miss of its own at resolve time.
+		 * They hold all of an item up to 64 bytes and the header
+		 * and first value bytes of a larger one. A prefetch never
+		 * faults, even past the end of the segment. */
+		__builtin_prefetch(p);
+		__builtin_prefetch(p + ML_CACHE_LINE - 1);
 		return i;
 	}
-	if (!follow || !(*b)->next)
+	if (!(*b)->next)
+		return CAND_MISS;
+	if (!follow)
 		return CAND_NONE;
 	*b = obucket(s, (*b)->next);
 	__builtin_prefetch(*b);
 	return CAND_NEXT;
 }
 
+/*
+ * The passes see the index before any request of the batch is resolved.
+ * Resolving may reclaim an expired item (and trim its chain), which never
+ * adds a key: a miss seen by the passes stays a miss, and a candidate is
+ * checked again before it is trusted.
+ */
 unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
 			const char *const *key, const uint32_t *klen,
 			struct cache_item *out, int *rc)
@@ -1571,7 +1593,7 @@ unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
 		if (cand[i] == CAND_NEXT)
 			cand[i] = bulk_candidate(s, &b[i], hv[i], false);
 	/* pass 4: resolve; a candidate whose key differs (a tag collision)
-	 * or no candidate takes the full lookup */
+	 * or a longer chain takes the full lookup */
 	for (unsigned i = 0; i < n; i++) {
 		struct pos pos = {b[i], (unsigned)cand[i]};
 		struct item it;
@@ -1584,6 +1606,8 @@ unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
 			item_decode(s, slot_seg(sl), slot_off(s, sl), &it);
 			rc[i] = get_found(s, hv[i], key[i], 0, 0, &pos, &it,
 					  &out[i]);
+		} else if (cand[i] == CAND_MISS) {
+			rc[i] = -ENOENT;
 		} else {
 			rc[i] = cache_get(s, hv[i], key[i], klen[i], 0, 0,
 					  &out[i]);
@@ -1612,8 +1636,8 @@ static int item_commit(struct cache_shard *s, uint64_t hv, enum queue q,
 		       struct cache_item *out)
 {
 	uint32_t vlen = src->l1 + src->l2 + src->l3;
-	uint32_t bound = item_size_bound(src->klen, vlen, src->flags,
-					 src->exptime);
+	uint32_t bound =
+		item_size_bound(src->klen, vlen, src->flags, src->exptime);
 	struct pos pos, hole;
 	struct item old, it;
 	uint32_t seg, off;
@@ -1628,8 +1652,7 @@ static int item_commit(struct cache_shard *s, uint64_t hv, enum queue q,
 	seg = seg_reserve(s, q, item_room(s, bound), false);
 	if (seg == SEG_NONE)
 		return -ENOMEM;
-	found = index_find(s, hv, src->key, src->klen, &pos, &old, &hole,
-			   NULL);
+	found = index_find(s, hv, src->key, src->klen, &pos, &old, &hole, NULL);
 	if (src->old != OLD_NONE) {
 		if (!found)
 			return -ENOENT;
@@ -1956,7 +1979,8 @@ unsigned cache_sweep(struct cache_shard *s, unsigned budget)
 
 				if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
 					continue;
-				item_decode(s, slot_seg(sl), slot_off(s, sl), &it);
+				item_decode(s, slot_seg(sl), slot_off(s, sl),
+					    &it);
 				if (!item_expired(s, &it))
 					continue;
 				if (!(*it.bits & ITEM_FETCHED))

@@ -957,6 +957,138 @@ static void test_index_bulk_chain(void **state)
 	}
 }
 
+/* A batch whose keys expired: the first to resolve reclaims them (and the
+ * reclaims empty an overflow bucket, which is unlinked), a duplicate
+ * resolved later misses, and keys further down the same chain are still
+ * found. */
+static void test_index_bulk_expired_chain(void **state)
+{
+	struct cache_shard *s = fx_small(state);
+	static char keys[32][32];
+	const char *kp[CACHE_BULK_MAX];
+	uint64_t hv[CACHE_BULK_MAX];
+	uint32_t klen[CACHE_BULK_MAX];
+	struct cache_item out[CACHE_BULK_MAX];
+	int rc[CACHE_BULK_MAX];
+	const uint64_t same = 0x00c0ffee00c0ffeeull;
+	struct cache_stats st0, st1;
+	unsigned i, n = 0;
+
+	/* 30 keys of one hv fill the bucket and two overflow buckets in
+	 * order; the second ten expire at T0 + 10 */
+	for (i = 0; i < 30; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "x:%u", i);
+		assert_int_equal(put_hv(s, same, keys[i],
+					(uint32_t)strlen(keys[i]), keys[i],
+					(uint32_t)strlen(keys[i]), i,
+					i >= 10 && i < 20 ? T0 + 10 : 0, NULL),
+				 0);
+	}
+	snprintf(keys[30], sizeof(keys[30]), "x:99");
+	st0 = stats_of(s);
+	assert_int_equal(st0.index_overflow, 2);
+	cache_set_time(s, T0 + 20);
+
+	for (i = 10; i < 30; i++)
+		kp[n++] = keys[i];
+	kp[n++] = keys[10]; /* reclaimed by then */
+	kp[n++] = keys[0];
+	kp[n++] = keys[30]; /* never stored */
+	for (i = 0; i < n; i++) {
+		klen[i] = (uint32_t)strlen(kp[i]);
+		hv[i] = same;
+		rc[i] = 12345;
+	}
+	assert_int_equal(cache_get_bulk(s, n, hv, kp, klen, out, rc), 11);
+	for (i = 0; i < n; i++) {
+		unsigned k = (unsigned)atoi(kp[i] + 2);
+
+		if (k >= 10 && k < 20) {
+			assert_int_equal(rc[i], -ENOENT);
+			continue;
+		}
+		if (k == 99) {
+			assert_int_equal(rc[i], -ENOENT);
+			continue;
+		}
+		assert_int_equal(rc[i], 0);
+		assert_int_equal(out[i].flags, k);
+		assert_int_equal(out[i].vlen, klen[i]);
+		assert_memory_equal(out[i].value, kp[i], klen[i]);
+	}
+	st1 = stats_of(s);
+	assert_int_equal(st1.reclaimed - st0.reclaimed, 10);
+	assert_int_equal(st1.curr_items, 20);
+	assert_int_equal(st1.index_overflow, 1);
+	for (i = 0; i < 30; i++) {
+		if (i >= 10 && i < 20)
+			expect_miss_hv(s, same, keys[i],
+				       (uint32_t)strlen(keys[i]));
+		else
+			expect_hit_hv(s, same, keys[i],
+				      (uint32_t)strlen(keys[i]), keys[i],
+				      (uint32_t)strlen(keys[i]));
+	}
+}
+
+/* Misses with hashes of their own, among hits, answer as cache_get()
+ * does; and a bulk hit keeps a hit's bookkeeping: fetched is reported as
+ * it was before the access and then set, atime moves when the clock has
+ * moved and only then. */
+static void test_index_bulk_misses_and_hit_marks(void **state)
+{
+	struct cache_shard *s = fx_small(state);
+	static char keys[CACHE_BULK_MAX][32];
+	const char *kp[CACHE_BULK_MAX];
+	uint64_t hv[CACHE_BULK_MAX];
+	uint32_t klen[CACHE_BULK_MAX];
+	struct cache_item out[CACHE_BULK_MAX], it;
+	int rc[CACHE_BULK_MAX];
+	unsigned i, n = CACHE_BULK_MAX;
+
+	for (i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "%s:%u",
+			 i % 2 ? "absent" : "here", i);
+		kp[i] = keys[i];
+		klen[i] = (uint32_t)strlen(keys[i]);
+		hv[i] = ml_hash(kp[i], klen[i]);
+		if (i % 2 == 0)
+			assert_int_equal(put_hv(s, hv[i], kp[i], klen[i], kp[i],
+						klen[i], 0, 0, NULL),
+					 0);
+		rc[i] = 12345;
+	}
+	assert_int_equal(cache_get_bulk(s, n, hv, kp, klen, out, rc), n / 2);
+	for (i = 0; i < n; i++) {
+		if (i % 2) {
+			assert_int_equal(rc[i], -ENOENT);
+			expect_miss_hv(s, hv[i], kp[i], klen[i]);
+			continue;
+		}
+		assert_int_equal(rc[i], 0);
+		assert_false(out[i].fetched);
+		assert_int_equal(out[i].atime, T0);
+		assert_memory_equal(out[i].value, kp[i], klen[i]);
+	}
+
+	/* the same second: fetched now, atime unchanged */
+	assert_int_equal(cache_get_bulk(s, 1, hv, kp, klen, out, rc), 1);
+	assert_true(out[0].fetched);
+	assert_int_equal(out[0].atime, T0);
+	/* the clock moved: the hit reports the old atime and stores the
+	 * new one */
+	cache_set_time(s, T0 + 50);
+	assert_int_equal(cache_get_bulk(s, 1, hv, kp, klen, out, rc), 1);
+	assert_true(out[0].fetched);
+	assert_int_equal(out[0].atime, T0);
+	memset(&it, 0, sizeof(it));
+	assert_int_equal(
+		cache_get(s, hv[0], kp[0], klen[0], CACHE_GET_NOBUMP, 0, &it),
+		0);
+	assert_int_equal(it.atime, T0 + 50);
+	assert_true(it.fetched);
+}
+
 /* ------------------------------------------------------------------------
  * Items and the memory ceiling
  * ---------------------------------------------------------------------- */
@@ -2360,6 +2492,8 @@ int main(void)
 		T(test_index_edge_hashes),
 		T(test_index_bulk),
 		T(test_index_bulk_chain),
+		T(test_index_bulk_expired_chain),
+		T(test_index_bulk_misses_and_hit_marks),
 	};
 	const struct CMUnitTest items[] = {
 		T(test_items_sizes),	   T(test_items_set_overwrites),
