@@ -23,7 +23,6 @@ run: build
 	@echo "memlane: starting memlaned on 127.0.0.1:11211 with every core (Ctrl-C stops it)"
 	@echo "memlane: connect with any memcached client, for example:"
 	@echo "  /usr/bin/python3 -c \"from pymemcache.client.base import Client; c = Client(('127.0.0.1', 11211)); c.set('k', 'v'); print(c.get('k'))\""
-	@echo "  printf 'set k 0 0 1\\r\\nv\\r\\nget k\\r\\n' | nc -q1 127.0.0.1 11211"
 	exec $(BUILD)/dataplane/memlaned -p 11211 -l 127.0.0.1 -v
 
 test: deps

@@ -51,6 +51,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
  */
 int dp_run(const struct dp_config *cfg, char *err, size_t errlen);
 
+/* Megabytes of EAL memory a node of ncores needs (its rings). */
+unsigned dp_eal_memory_mb(unsigned ncores);
+
 /* Asks a running node to stop. Async-signal-safe. */
 void dp_stop(void);
 

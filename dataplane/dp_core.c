@@ -137,6 +137,15 @@ static atomic_int stop_flag;
 static atomic_uint conns_open;
 static atomic_uint cores_quiet;
 
+unsigned dp_eal_memory_mb(unsigned n)
+{
+	/* a ring per ordered pair of cores, plus room for the EAL itself */
+	size_t ring = RING_SIZE * sizeof(void *) + 4096;
+	size_t bytes = (size_t)n * (n - 1) * ring + (2u << 20);
+
+	return (unsigned)((bytes + (1u << 20) - 1) >> 20) + 2;
+}
+
 void dp_stop(void)
 {
 	atomic_store(&stop_flag, 1);

@@ -50,7 +50,7 @@ static int lcores_arg(unsigned n, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	static char out[4096], err[512], lcores[1024], extra[512];
+	static char out[4096], err[512], lcores[1024], extra[512], mem[16];
 	char *eal[EAL_ARGS_MAX];
 	int neal = 0, rc;
 	struct dp_config cfg;
@@ -72,8 +72,9 @@ int main(int argc, char **argv)
 	}
 	eal[neal++] = argv[0];
 	eal[neal++] = "--no-huge";
+	snprintf(mem, sizeof(mem), "%u", dp_eal_memory_mb(cfg.ncores));
 	eal[neal++] = "-m";
-	eal[neal++] = "16";
+	eal[neal++] = mem;
 	eal[neal++] = "--no-pci";
 	eal[neal++] = "--no-shconf";
 	eal[neal++] = "--no-telemetry";
