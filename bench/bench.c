@@ -24,6 +24,8 @@ static const struct bench_cmd bench_cmds[] = {
 	 bench_engine_main},
 	{"memory", "bytes per stored item, against memcached with --memcached",
 	 bench_memory_main},
+	{"load", "load generator for a memcached-protocol server",
+	 bench_load_main},
 };
 
 static void bench_usage(FILE *f)

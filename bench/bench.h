@@ -17,6 +17,7 @@
 /* Subcommands. Each returns the process exit status. */
 int bench_engine_main(int argc, char **argv);
 int bench_memory_main(int argc, char **argv);
+int bench_load_main(int argc, char **argv);
 
 /* ------------------------------------------------------------------------
  * Shared helpers (bench.c)
