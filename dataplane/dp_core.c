@@ -48,6 +48,7 @@
 #define BURST	     32		 /* events, datagrams, ring messages */
 #define RING_SIZE    4096	 /* messages per direction between cores */
 #define SLOT_MAX     1024	 /* requests in flight on one connection */
+#define WAIT_MAX     64		 /* of those, at other cores */
 #define RBUF_MIN     (16 * 1024) /* first receive buffer of a connection */
 #define OUT_HIGH     (4u << 20)	 /* unsent bytes that pause reading */
 #define MSG_PREALLOC 256	 /* messages per core made at setup */
@@ -86,18 +87,23 @@ struct dp_slot {
 struct dp_conn {
 	int fd;
 	bool udp;
-	bool want_close; /* close once what is queued is sent */
-	bool closed;	 /* fd gone; freed when no reply is out */
-	bool pollout;	 /* EPOLLOUT requested */
-	bool paused;	 /* EPOLLIN dropped: too much unsent */
+	bool want_close;  /* quit or error: answer what came before, then close
+			   */
+	bool eof;	  /* the client sent all it will: answer it, close */
+	bool closed;	  /* fd gone; freed when no reply is out */
+	bool pollout;	  /* the socket is full: EPOLLOUT wanted */
+	bool pollout_set; /* EPOLLOUT is what epoll has */
+	bool paused;	  /* EPOLLIN dropped: it may not take more now */
 	struct proto_parser ps;
 	char *rbuf;
 	size_t rlen, rcap;
 	struct proto_out out;
 	size_t out_sent;
 	struct dp_slot *slots;
-	uint32_t shead, stail; /* slots in [shead, stail), mod SLOT_MAX */
+	uint32_t scap;	       /* slots[] size, a power of two */
+	uint32_t shead, stail; /* slots in [shead, stail), by sequence */
 	uint32_t waiting;      /* slots waiting for another core */
+	size_t held;	       /* reply bytes in ready slots */
 	uint64_t last_rx;      /* when input last made progress, seconds */
 	struct dp_conn *prev, *next;
 	/* UDP: where the reply goes */
@@ -112,7 +118,7 @@ struct dp_core {
 	int ep;
 	int evfd;
 	atomic_int sleeping;
-	atomic_int wake; /* someone asked this core to look at its rings */
+
 	struct proto_node *node;
 	int lfd[DP_ADDR_MAX];
 	int ufd[DP_ADDR_MAX];
@@ -254,10 +260,8 @@ static void kick_all(struct dp_core *c)
 		c->kick[d] = false;
 		atomic_thread_fence(memory_order_seq_cst);
 		if (atomic_load(&o->sleeping) &&
-		    !atomic_exchange(&o->wake, 1)) {
-			if (write(o->evfd, &one, sizeof(one)) < 0)
-				(void)0; /* the counter is full: it is awake */
-		}
+		    write(o->evfd, &one, sizeof(one)) < 0)
+			(void)0; /* the counter is full: it will wake */
 	}
 }
 
@@ -279,10 +283,34 @@ static void conn_unlink(struct dp_conn *k)
 	k->next->prev = k->prev;
 }
 
+static inline struct dp_slot *slot_at(const struct dp_conn *k, uint32_t seq)
+{
+	return &k->slots[seq & (k->scap - 1)];
+}
+
+/* A new slot at the tail; the array doubles when it is full (a split
+ * retrieval of many keys), every slot keeping its sequence number. */
+static struct dp_slot *slot_push(struct dp_conn *k)
+{
+	if (k->stail - k->shead == k->scap) {
+		uint32_t cap = k->scap * 2;
+		struct dp_slot *n = calloc(cap, sizeof(*n));
+
+		if (!n)
+			return NULL;
+		for (uint32_t q = k->shead; q != k->stail; q++)
+			n[q & (cap - 1)] = *slot_at(k, q);
+		free(k->slots);
+		k->slots = n;
+		k->scap = cap;
+	}
+	return slot_at(k, k->stail++);
+}
+
 static void conn_release(struct dp_core *c, struct dp_conn *k)
 {
 	while (k->shead != k->stail) {
-		struct dp_slot *s = &k->slots[k->shead % SLOT_MAX];
+		struct dp_slot *s = slot_at(k, k->shead);
 
 		if (s->msg)
 			msg_put(c, s->msg);
@@ -316,7 +344,8 @@ static struct dp_conn *conn_new(struct dp_core *c, int fd, bool udp)
 
 	if (!k)
 		return NULL;
-	k->slots = calloc(SLOT_MAX, sizeof(*k->slots));
+	k->scap = 16;
+	k->slots = calloc(k->scap, sizeof(*k->slots));
 	k->rcap = udp ? 0 : RBUF_MIN;
 	k->rbuf = udp ? NULL : malloc(k->rcap);
 	if (!k->slots || (!udp && !k->rbuf)) {
@@ -333,21 +362,11 @@ static struct dp_conn *conn_new(struct dp_core *c, int fd, bool udp)
 	return k;
 }
 
-static void conn_events(struct dp_core *c, struct dp_conn *k)
-{
-	struct epoll_event ev = {.data.ptr = k};
-
-	ev.events = (k->paused ? 0 : EPOLLIN) | (k->pollout ? EPOLLOUT : 0);
-	epoll_ctl(c->ep, EPOLL_CTL_MOD, k->fd, &ev);
-}
-
 static void udp_send(struct dp_core *c, struct dp_conn *k);
 
-/* Writes what is ready. Returns false when the connection was closed. */
-static bool conn_flush(struct dp_core *c, struct dp_conn *k)
+/* Sends what is ready. Returns false when the connection was closed. */
+static bool conn_send(struct dp_core *c, struct dp_conn *k)
 {
-	if (k->closed)
-		return true;
 	if (k->udp) {
 		if (k->out.len)
 			udp_send(c, k);
@@ -361,11 +380,8 @@ static bool conn_flush(struct dp_core *c, struct dp_conn *k)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				if (!k->pollout) {
-					k->pollout = true;
-					conn_events(c, k);
-				}
-				break;
+				k->pollout = true;
+				return true;
 			}
 			conn_close(c, k);
 			return false;
@@ -373,23 +389,9 @@ static bool conn_flush(struct dp_core *c, struct dp_conn *k)
 		k->out_sent += (size_t)n;
 		c->cs.bytes_written += (uint64_t)n;
 	}
-	if (k->out_sent == k->out.len) {
-		k->out.len = 0;
-		k->out_sent = 0;
-		if (k->pollout || k->paused) {
-			k->pollout = false;
-			k->paused = false;
-			conn_events(c, k);
-		}
-		if (k->want_close && k->shead == k->stail) {
-			conn_close(c, k);
-			return false;
-		}
-	} else if (k->out.len - k->out_sent > OUT_HIGH && !k->paused) {
-		/* a client that does not read: stop reading it */
-		k->paused = true;
-		conn_events(c, k);
-	}
+	k->out.len = 0;
+	k->out_sent = 0;
+	k->pollout = false;
 	return true;
 }
 
@@ -397,10 +399,11 @@ static bool conn_flush(struct dp_core *c, struct dp_conn *k)
 static void conn_drain(struct dp_core *c, struct dp_conn *k)
 {
 	while (k->shead != k->stail) {
-		struct dp_slot *s = &k->slots[k->shead % SLOT_MAX];
+		struct dp_slot *s = slot_at(k, k->shead);
 
 		if (s->state != SLOT_READY)
 			break;
+		k->held -= s->msg->reply.len;
 		if (!k->closed && !k->want_close && s->msg->reply.len) {
 			if (proto_out_reserve(&k->out, s->msg->reply.len) ==
 			    0) {
@@ -419,9 +422,23 @@ static void conn_drain(struct dp_core *c, struct dp_conn *k)
 	}
 }
 
-static bool slots_full(const struct dp_conn *k)
+/* Reply bytes a connection holds that the client has not taken. */
+static inline size_t conn_pending(const struct dp_conn *k)
 {
-	return k->stail - k->shead >= SLOT_MAX;
+	return k->out.len - k->out_sent + k->held;
+}
+
+/*
+ * Whether the connection may take another request: it has not asked to
+ * close, and what it has in flight is bounded in requests, in requests at
+ * other cores and in unsent reply bytes. A client that does not read its
+ * replies is therefore not read either, and costs at most about OUT_HIGH
+ * plus WAIT_MAX replies.
+ */
+static inline bool conn_can_take(const struct dp_conn *k)
+{
+	return !k->want_close && k->stail - k->shead < SLOT_MAX &&
+	       k->waiting < WAIT_MAX && conn_pending(k) <= OUT_HIGH;
 }
 
 /* Drops a trailing "END\r\n" (one key of a split retrieval). */
@@ -451,14 +468,17 @@ static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 		return;
 	}
 	m = msg_get(c);
-	if (!m) {
+	s = m ? slot_push(k) : NULL;
+	if (!s) {
+		if (m)
+			msg_put(c, m);
 		k->want_close = true;
 		return;
 	}
 	rc = proto_execute(c->node, buf, req, &m->reply);
 	if (part)
 		strip_end(&m->reply, 0);
-	s = &k->slots[k->stail++ % SLOT_MAX];
+	k->held += m->reply.len;
 	s->state = SLOT_READY;
 	s->close = rc == -EPIPE || rc == -ENOMEM;
 	s->msg = m;
@@ -470,9 +490,10 @@ static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
 			const char *buf, const struct proto_req *req, bool part)
 {
 	struct dp_msg *m = msg_get(c);
-	struct dp_slot *s;
+	struct dp_slot *s = NULL;
 
-	if (!m || proto_out_reserve(&m->bytes, req->len)) {
+	if (!m || proto_out_reserve(&m->bytes, req->len) ||
+	    !(s = slot_push(k))) {
 		if (m)
 			msg_put(c, m);
 		k->want_close = true;
@@ -484,8 +505,7 @@ static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
 	m->kind = MSG_REQ;
 	m->strip_end = part;
 	m->conn = k;
-	m->slot = k->stail;
-	s = &k->slots[k->stail++ % SLOT_MAX];
+	m->slot = k->stail - 1;
 	s->state = SLOT_WAIT;
 	s->close = false;
 	s->msg = NULL;
@@ -625,95 +645,103 @@ static void handle_request(struct dp_core *c, struct dp_conn *k,
 	}
 }
 
-/* Parses and runs what the connection's buffer holds. */
-static void conn_parse(struct dp_core *c, struct dp_conn *k, char *buf,
-		       size_t len, size_t *used)
+/* Parses and runs what the connection's buffer holds, as far as it may
+ * take requests now (a datagram is taken whole). Returns bytes used. */
+static size_t conn_parse(struct dp_core *c, struct dp_conn *k)
 {
 	size_t off = 0;
 
-	while (off < len && !k->want_close && !slots_full(k) &&
-	       k->out.len - k->out_sent <= OUT_HIGH) {
+	while (off < k->rlen && (k->udp ? !k->want_close : conn_can_take(k))) {
 		struct proto_req req;
-		size_t n = proto_parse(&k->ps, buf + off, len - off, &req);
+		size_t n =
+			proto_parse(&k->ps, k->rbuf + off, k->rlen - off, &req);
 
 		if (n == 0)
 			break;
 		if (req.cmd != PROTO_NONE)
-			handle_request(c, k, buf + off, &req);
+			handle_request(c, k, k->rbuf + off, &req);
 		off += n;
 		k->last_rx = now_sec();
 	}
-	*used = off;
+	if (off) {
+		memmove(k->rbuf, k->rbuf + off, k->rlen - off);
+		k->rlen -= off;
+	}
+	return off;
+}
+
+/* The most a connection buffers: a command line and the largest item. */
+static inline size_t rbuf_max(void)
+{
+	return cfg->item_size_max + PROTO_GET_LINE_MAX;
+}
+
+/* Asks epoll for input only while the connection can take it, and for
+ * output while the socket is full. */
+static void conn_interest(struct dp_core *c, struct dp_conn *k)
+{
+	bool in = !k->eof && conn_can_take(k) && k->rlen < rbuf_max();
+	struct epoll_event ev = {.data.ptr = k};
+
+	if (in == !k->paused && k->pollout == k->pollout_set)
+		return;
+	k->paused = !in;
+	k->pollout_set = k->pollout;
+	ev.events = (in ? EPOLLIN : 0) | (k->pollout ? EPOLLOUT : 0);
+	epoll_ctl(c->ep, EPOLL_CTL_MOD, k->fd, &ev);
+}
+
+/*
+ * Moves a TCP connection on: runs what it may of its input, sends what
+ * is ready, closes it once it is done (after quit, an error, or the end
+ * of its input, every earlier request answered), and asks epoll for what
+ * it needs next. Returns false when the connection was closed.
+ */
+static bool conn_progress(struct dp_core *c, struct dp_conn *k)
+{
+	for (int round = 0; round < 4; round++) {
+		size_t used = conn_parse(c, k);
+
+		if (!conn_send(c, k))
+			return false;
+		if (!used || !k->rlen || !conn_can_take(k))
+			break;
+	}
+	if ((k->want_close || k->eof) && k->shead == k->stail &&
+	    k->out_sent == k->out.len) {
+		conn_close(c, k);
+		return false;
+	}
+	conn_interest(c, k);
+	return true;
 }
 
 static void conn_read(struct dp_core *c, struct dp_conn *k)
 {
-	for (;;) {
-		ssize_t n;
-		size_t used;
+	ssize_t n;
 
-		if (k->rlen == k->rcap) {
-			/* the largest request: a command line and an item */
-			size_t max = cfg->item_size_max + PROTO_GET_LINE_MAX;
-			size_t cap = k->rcap * 2;
-			char *b;
+	if (k->rlen == k->rcap && k->rcap < rbuf_max()) {
+		size_t cap = ML_MIN(k->rcap * 2, rbuf_max());
+		char *b = realloc(k->rbuf, cap);
 
-			if (k->rcap >= max)
-				break; /* full of unparsed input: wait */
-			if (cap > max)
-				cap = max;
-			b = realloc(k->rbuf, cap);
-			if (!b)
-				break;
+		if (b) {
 			k->rbuf = b;
 			k->rcap = cap;
 		}
+	}
+	if (k->rlen < k->rcap) {
 		n = recv(k->fd, k->rbuf + k->rlen, k->rcap - k->rlen, 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			k->want_close = true;
-			if (k->shead == k->stail && k->out.len == k->out_sent)
-				conn_close(c, k);
+		if (n > 0) {
+			c->cs.bytes_read += (uint64_t)n;
+			k->rlen += (size_t)n;
+		} else if (n == 0) {
+			k->eof = true;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			conn_close(c, k); /* reset: nobody to answer */
 			return;
 		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		c->cs.bytes_read += (uint64_t)n;
-		k->rlen += (size_t)n;
-		conn_parse(c, k, k->rbuf, k->rlen, &used);
-		if (used) {
-			memmove(k->rbuf, k->rbuf + used, k->rlen - used);
-			k->rlen -= used;
-		}
-		if (k->want_close || slots_full(k) ||
-		    k->out.len - k->out_sent > OUT_HIGH ||
-		    (size_t)n < k->rcap / 2)
-			break;
 	}
-	if (!conn_flush(c, k))
-		return;
-	/* input stopped for a full pipeline or output: wait for EPOLLOUT */
-	if ((slots_full(k) || k->out.len - k->out_sent > OUT_HIGH) &&
-	    !k->paused) {
-		k->paused = true;
-		conn_events(c, k);
-	}
-}
-
-/* More input may be parsed now that replies went out. */
-static void conn_resume(struct dp_core *c, struct dp_conn *k)
-{
-	size_t used;
-
-	if (k->closed || !k->rlen)
-		return;
-	conn_parse(c, k, k->rbuf, k->rlen, &used);
-	if (used) {
-		memmove(k->rbuf, k->rbuf + used, k->rlen - used);
-		k->rlen -= used;
-	}
+	conn_progress(c, k);
 }
 
 static void do_accept(struct dp_core *c, int lfd)
@@ -784,7 +812,6 @@ static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
 {
 	struct proto_udp_hdr h;
 	struct dp_conn *k;
-	size_t used;
 
 	if (proto_udp_parse(d, n, &h)) {
 		c->udp_dropped++;
@@ -805,9 +832,9 @@ static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
 	}
 	memcpy(k->rbuf, d + PROTO_UDP_HDR, n - PROTO_UDP_HDR);
 	k->rlen = n - PROTO_UDP_HDR;
-	conn_parse(c, k, k->rbuf, k->rlen, &used);
+	conn_parse(c, k);
 	if (k->shead == k->stail) {
-		conn_flush(c, k);
+		conn_send(c, k);
 		conn_close(c, k);
 	}
 }
@@ -857,9 +884,10 @@ static void on_request(struct dp_core *c, struct dp_msg *m)
 static void on_reply(struct dp_core *c, struct dp_msg *m)
 {
 	struct dp_conn *k = m->conn;
-	struct dp_slot *s = &k->slots[m->slot % SLOT_MAX];
+	struct dp_slot *s = slot_at(k, m->slot);
 
 	k->waiting--;
+	k->held += m->reply.len;
 	s->state = SLOT_READY;
 	s->close = m->close;
 	s->msg = m;
@@ -871,13 +899,12 @@ static void on_reply(struct dp_core *c, struct dp_msg *m)
 	}
 	if (k->udp) {
 		if (k->shead == k->stail) {
-			conn_flush(c, k);
+			conn_send(c, k);
 			conn_close(c, k);
 		}
 		return;
 	}
-	if (conn_flush(c, k))
-		conn_resume(c, k);
+	conn_progress(c, k);
 }
 
 static unsigned rings_drain(struct dp_core *c)
@@ -1004,7 +1031,6 @@ static int worker(void *arg)
 			if (p == &c->evfd) {
 				uint64_t v;
 
-				atomic_store(&c->wake, 0);
 				if (read(c->evfd, &v, sizeof(v)) < 0)
 					(void)0;
 				continue;
@@ -1020,13 +1046,8 @@ static int worker(void *arg)
 				continue;
 			}
 			k = p;
-			if (evs[i].events & EPOLLOUT) {
-				if (!conn_flush(c, k))
-					continue;
-				conn_resume(c, k);
-				if (!conn_flush(c, k))
-					continue;
-			}
+			if ((evs[i].events & EPOLLOUT) && !conn_progress(c, k))
+				continue;
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR) &&
 			    !c->quiet)
 				conn_read(c, k);
@@ -1101,7 +1122,7 @@ static void core_teardown(struct dp_core *c)
 		for (struct dp_conn *k = c->conns.next; k != &c->conns;
 		     k = k->next)
 			if (!k->closed && !k->udp && k->out.len > k->out_sent &&
-			    conn_flush(c, k))
+			    conn_send(c, k))
 				left |= k->out.len > k->out_sent;
 		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 		if (!left || (uint64_t)ts.tv_sec * 1000 +

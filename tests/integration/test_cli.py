@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""memlaned's command line and life cycle: memcached's flags where they
+overlap, a one-line error and exit code 2 for a bad flag or value,
+--help and --version, a start in well under a second, and a clean stop
+(exit 0, every reply owed sent) on SIGTERM and on SIGINT.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+
+import harness  # noqa: E402
+from harness import check, show  # noqa: E402
+
+
+def run(args):
+    p = subprocess.run([harness.memlaned_path()] + args,
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=20)
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+def bad_flags_exit_2():
+    cases = [
+        ["-p", "70000"], ["-p", "x"], ["-U", "-1"], ["-m", "0"],
+        ["-m", "lots"], ["-t", "0"], ["-t", "1000"], ["-c", "0"],
+        ["-I", "10"], ["-I", "2g"], ["-I", "40m", "-m", "64"],
+        ["-l", "not-an-address"], ["--idle-timeout", "soon"],
+        ["--no-such-flag"], ["-Z"], ["-p"], ["extra-argument"],
+        ["-p", "0", "-U", "0"],
+    ]
+    for args in cases:
+        rc, out, err = run(args)
+        lines = [l for l in err.splitlines() if l.strip()]
+        check(rc == 2, "%s: exit code %d, want 2 (stderr %s)"
+              % (args, rc, show(err)))
+        check(len(lines) == 1 and lines[0].startswith("memlaned: "),
+              "%s: want one line on stderr, got %s" % (args, show(err)))
+        check(out == "", "%s: nothing on stdout, got %s" % (args, show(out)))
+
+
+def help_and_version():
+    rc, out, err = run(["--help"])
+    check(rc == 0 and "usage: memlaned" in out,
+          "--help: rc %d, %s" % (rc, show(out)))
+    for flag in ("-p", "-U", "-l", "-m", "-t", "-c", "-I", "-M", "-v"):
+        check(flag in out, "--help does not mention %s" % flag)
+    rc, out, err = run(["--version"])
+    check(rc == 0 and out.startswith("memlaned "),
+          "--version: rc %d, %s" % (rc, show(out)))
+
+
+def starts_fast_and_stops_clean():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        srv = harness.Server(threads=2)
+        t0 = time.monotonic()
+        srv.start()
+        took = time.monotonic() - t0
+        check(took < 1.0, "memlaned took %.2f s to accept a connection"
+              % took)
+        with harness.Conn(srv.port) as c:
+            # a pipeline across both cores, then the signal: every reply
+            # already owed still arrives
+            req = b"".join(b"set s%d 0 0 2\r\nv%d\r\n" % (i, i % 10)
+                           for i in range(200))
+            req += b"".join(b"get s%d\r\n" % i for i in range(200))
+            c.send(req)
+            want = b"STORED\r\n" * 200 + b"".join(
+                b"VALUE s%d 0 2\r\nv%d\r\nEND\r\n" % (i, i % 10)
+                for i in range(200))
+            got = c.read_exact(len(want))
+            check(got == want, "pipeline before %s: %s"
+                  % (sig.name, harness.diff_text(want, got)))
+        os.kill(srv.pid, sig)
+        try:
+            srv.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            harness.fail("memlaned did not stop within 5 s of %s" % sig.name)
+        rc = srv.proc.returncode
+        log = srv.log()
+        srv.kill()
+        check(rc == 0, "exit code %d after %s; output %s"
+              % (rc, sig.name, show(log)))
+
+
+if __name__ == "__main__":
+    harness.run_checks([bad_flags_exit_2, help_and_version,
+                        starts_fast_and_stops_clean])
