@@ -2020,6 +2020,51 @@ static int stats_detail(struct proto_node *n, const char *buf,
 	return OUT_LIT(out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
 }
 
+/*
+ * stats cores: memlane's own group (memcached answers ERROR to it), one
+ * block of figures per core, "STAT core:<i>:<name> <value>", for the
+ * control plane and for operators balancing a node.
+ */
+static int stats_cores(struct proto_node *n, struct proto_out *out)
+{
+	for (unsigned i = 0; i < node_count(n); i++) {
+		const struct proto_node *o = node_at(n, i);
+		struct cache_stats st, t;
+		char prefix[32];
+		char *p = out_begin(out, 1024);
+
+		if (!p)
+			return -ENOMEM;
+		memset(&t, 0, sizeof(t));
+		for (unsigned s = 0; s < o->nshards; s++) {
+			cache_get_stats(o->shards[s], &st);
+			t.curr_items += st.curr_items;
+			t.bytes += st.bytes;
+			t.mem_used += st.mem_used;
+			t.evictions += st.evictions;
+		}
+		*put_u64(PUT_LIT(prefix, "core:"), i) = '\0';
+		strcat(prefix, ":");
+		p = stat_cls(p, prefix, "curr_items", t.curr_items);
+		p = stat_cls(p, prefix, "bytes", t.bytes);
+		p = stat_cls(p, prefix, "mem_used", t.mem_used);
+		p = stat_cls(p, prefix, "limit_maxbytes", o->p.mem_limit);
+		p = stat_cls(p, prefix, "evictions", t.evictions);
+		p = stat_cls(p, prefix, "cmd_get", o->c.cmd_get);
+		p = stat_cls(p, prefix, "cmd_set", o->c.cmd_set);
+		p = stat_cls(p, prefix, "get_hits", o->c.get_hits);
+		p = stat_cls(p, prefix, "get_misses", o->c.get_misses);
+		p = stat_cls(p, prefix, "curr_connections",
+			     o->conn.curr_connections);
+		p = stat_cls(p, prefix, "total_connections",
+			     o->conn.total_connections);
+		p = stat_cls(p, prefix, "bytes_read", o->conn.bytes_read);
+		p = stat_cls(p, prefix, "bytes_written", o->conn.bytes_written);
+		out_end(out, p);
+	}
+	return OUT_LIT(out, "END\r\n");
+}
+
 /* stats [group]: memcached reads only the first word; an unknown group
  * is an ERROR. */
 static int do_stats(struct proto_node *n, const char *buf,
@@ -2059,6 +2104,8 @@ static int do_stats(struct proto_node *n, const char *buf,
 	}
 	if (word_is(w, wlen, "detail"))
 		return stats_detail(n, buf, req, out);
+	if (word_is(w, wlen, "cores"))
+		return stats_cores(n, out);
 	return OUT_LIT(out, "ERROR\r\n");
 }
 

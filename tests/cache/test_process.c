@@ -1396,6 +1396,14 @@ static void test_node_peers(void **state)
 	assert_int_equal(stat_of(b.reply, "cmd_get"), 2);
 	assert_int_equal(stat_of(b.reply, "curr_items"), 2);
 	assert_int_equal(stat_of(b.reply, "limit_maxbytes"), 32 * MIB);
+	/* per-core figures: each core's own */
+	run(&a, "stats cores\r\n");
+	assert_int_equal(stat_of(a.reply, "core:0:cmd_set"), 1);
+	assert_int_equal(stat_of(a.reply, "core:1:cmd_set"), 1);
+	assert_int_equal(stat_of(a.reply, "core:1:cmd_get"), 2);
+	assert_int_equal(stat_of(a.reply, "core:0:curr_items"), 1);
+	assert_int_equal(stat_of(a.reply, "core:1:limit_maxbytes"), 16 * MIB);
+	assert_non_null(strstr(a.reply, "END\r\n"));
 	/* a reset on one core resets what every core reports */
 	EXPECT(&a, "stats reset\r\n", "RESET\r\n");
 	run(&b, "stats\r\n");
