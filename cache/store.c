@@ -783,6 +783,19 @@ static void ovf_put(struct cache_shard *s, uint32_t id)
 	s->st.index_overflow = s->ovf_used;
 }
 
+/* Empties a primary bucket, giving its overflow chain back. */
+static void bucket_clear(struct cache_shard *s, struct bucket *b)
+{
+	while (b->next) {
+		uint32_t id = b->next;
+
+		b->next = obucket(s, id)->next;
+		ovf_put(s, id);
+	}
+	memset(b->hi, 0, sizeof(b->hi));
+	memset(b->lo, 0, sizeof(b->lo));
+}
+
 /* Places a slot in the chain of hv: a hole found by index_find(), any
  * ghost slot, or a new overflow bucket (ovf_ensure() was called). */
 static void index_place(struct cache_shard *s, uint64_t hv,
@@ -1201,14 +1214,7 @@ static void index_split(struct cache_shard *s)
 		}
 	}
 	b = pbucket(s, from);
-	while (b->next) {
-		uint32_t id = b->next;
-
-		b->next = obucket(s, id)->next;
-		ovf_put(s, id);
-	}
-	memset(b->hi, 0, sizeof(b->hi));
-	memset(b->lo, 0, sizeof(b->lo));
+	bucket_clear(s, b);
 	dst[0] = b;
 	dst[1] = pbucket(s, to);
 	memset(dst[1], 0, sizeof(*dst[1]));
@@ -1398,18 +1404,8 @@ void cache_get_stats(const struct cache_shard *s, struct cache_stats *st)
 void cache_flush(struct cache_shard *s)
 {
 	for (uint32_t c = 0; c < s->nchunks; c++) {
-		for (uint32_t i = 0; i < CHUNK_BUCKETS; i++) {
-			struct bucket *b = &s->chunks[c][i];
-
-			while (b->next) {
-				uint32_t id = b->next;
-
-				b->next = obucket(s, id)->next;
-				ovf_put(s, id);
-			}
-			memset(b->hi, 0, sizeof(b->hi));
-			memset(b->lo, 0, sizeof(b->lo));
-		}
+		for (uint32_t i = 0; i < CHUNK_BUCKETS; i++)
+			bucket_clear(s, &s->chunks[c][i]);
 	}
 	for (int q = 0; q < Q_NR; q++) {
 		while (s->q[q].oldest != SEG_NONE) {
