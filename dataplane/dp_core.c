@@ -14,7 +14,8 @@
  * Share nothing: a core touches only its own shard, connections and
  * message pool. A request for a key another core owns is copied, with
  * its parsed form, into a message that travels over the SP/SC ring from
- * this core to the owner; the owner writes the reply into the same
+ * this core to the owner (queued during a pass of the loop and moved onto
+ * the ring in bursts at its end); the owner writes the reply into the same
  * message and sends it back on the ring in the other direction, so every
  * message returns to the pool it came from. Replies on a connection are
  * kept in request order by a queue of slots: a reply that is ready while
@@ -123,9 +124,11 @@ struct dp_core {
 	int lfd[DP_ADDR_MAX];
 	int ufd[DP_ADDR_MAX];
 	unsigned nl, nu;
-	struct rte_ring *to[DP_CORE_MAX];    /* this core -> core i */
-	struct rte_ring *from[DP_CORE_MAX];  /* core i -> this core */
-	struct dp_msg *backlog[DP_CORE_MAX]; /* ring was full: retry */
+	struct rte_ring *to[DP_CORE_MAX];   /* this core -> core i */
+	struct rte_ring *from[DP_CORE_MAX]; /* core i -> this core */
+	/* messages for core i not yet on its ring, oldest first */
+	struct dp_msg *outq[DP_CORE_MAX];
+	struct dp_msg *outq_tail[DP_CORE_MAX];
 	bool kick[DP_CORE_MAX];
 	struct dp_msg *pool;
 	struct dp_conn conns; /* list head */
@@ -210,40 +213,42 @@ static void msg_free(struct dp_msg *m)
 	free(m);
 }
 
-/* Sends a message to core dst; queues it locally when the ring is full. */
+/* Queues a message for core dst. Queued messages go onto the ring in
+ * bursts, at the end of the loop's pass (outq_flush()). */
 static void msg_send(struct dp_core *c, unsigned dst, struct dp_msg *m)
 {
 	m->next = NULL;
-	if (!c->backlog[dst] && rte_ring_sp_enqueue(c->to[dst], m) == 0) {
-		c->kick[dst] = true;
-		return;
-	}
-	/* keep order: append to the backlog */
-	if (!c->backlog[dst]) {
-		c->backlog[dst] = m;
-	} else {
-		struct dp_msg *t = c->backlog[dst];
-
-		while (t->next)
-			t = t->next;
-		t->next = m;
-	}
+	if (c->outq[dst])
+		c->outq_tail[dst]->next = m;
+	else
+		c->outq[dst] = m;
+	c->outq_tail[dst] = m;
 }
 
-static bool backlog_flush(struct dp_core *c)
+/* Moves queued messages onto the rings, BURST at a time, in order.
+ * Returns whether any stayed queued (a ring was full). */
+static bool outq_flush(struct dp_core *c)
 {
 	bool left = false;
 
 	for (unsigned d = 0; d < ncores; d++) {
-		while (c->backlog[d]) {
-			struct dp_msg *m = c->backlog[d];
+		while (c->outq[d]) {
+			void *burst[BURST];
+			struct dp_msg *m = c->outq[d];
+			unsigned n = 0, sent;
 
-			if (rte_ring_sp_enqueue(c->to[d], m))
+			for (; m && n < BURST; m = m->next)
+				burst[n++] = m;
+			sent = rte_ring_sp_enqueue_burst(c->to[d], burst, n,
+							 NULL);
+			if (sent)
+				c->kick[d] = true;
+			for (unsigned i = 0; i < sent; i++)
+				c->outq[d] = c->outq[d]->next;
+			if (sent < n)
 				break;
-			c->backlog[d] = m->next;
-			c->kick[d] = true;
 		}
-		left |= c->backlog[d] != NULL;
+		left |= c->outq[d] != NULL;
 	}
 	return left;
 }
@@ -1010,7 +1015,7 @@ static int worker(void *arg)
 				break;
 		}
 
-		busy = backlog_flush(c);
+		busy = outq_flush(c);
 		for (unsigned s = 0; s < ncores && !busy; s++)
 			busy = s != c->id && !rte_ring_empty(c->from[s]);
 		if (!busy) {
@@ -1053,7 +1058,7 @@ static int worker(void *arg)
 				conn_read(c, k);
 		}
 		rings_drain(c);
-		backlog_flush(c);
+		outq_flush(c);
 		kick_all(c);
 		tick(c);
 		proto_node_set_conn_stats(c->node, &c->cs);
@@ -1142,10 +1147,10 @@ static void core_teardown(struct dp_core *c)
 	for (unsigned i = 0; i < c->nu; i++)
 		close(c->ufd[i]);
 	for (unsigned d = 0; d < ncores; d++) {
-		while (c->backlog[d]) {
-			struct dp_msg *m = c->backlog[d];
+		while (c->outq[d]) {
+			struct dp_msg *m = c->outq[d];
 
-			c->backlog[d] = m->next;
+			c->outq[d] = m->next;
 			msg_free(m);
 		}
 	}
