@@ -89,6 +89,39 @@ def starts_fast_and_stops_clean():
               % (rc, sig.name, show(log)))
 
 
+def requests_run_on_owner_core():
+    """Keys set over one connection (which one core accepted) land in
+    both cores' shards, and every connection, whichever core holds it,
+    finds every key: each request runs on the core that owns its key."""
+    with harness.Servers(harness.Server(threads=2)) as (srv,):
+        with harness.Conn(srv.port) as c:
+            c.send(b"".join(b"set own%d 0 0 1\r\nx\r\n" % i
+                            for i in range(400)))
+            got = c.read_exact(len(b"STORED\r\n") * 400)
+            check(got == b"STORED\r\n" * 400, "sets: %s" % show(got))
+            c.send(b"stats cores\r\n")
+            st = c.read_until(b"END\r\n").decode()
+        items = {}
+        for line in st.split("\r\n"):
+            parts = line.split()
+            if len(parts) == 3 and parts[1].endswith(":curr_items"):
+                items[parts[1]] = int(parts[2])
+        check(len(items) == 2 and sum(items.values()) == 400 and
+              min(items.values()) > 100,
+              "items per core after 400 sets on one connection: %r"
+              % items)
+        for n in range(6):
+            with harness.Conn(srv.port) as c:
+                c.send(b"get " + b" ".join(b"own%d" % i for i in
+                                           range(n, 400, 6)) + b"\r\n")
+                got = c.read_until(b"END\r\n")
+                want = len(range(n, 400, 6))
+                check(got.count(b"VALUE ") == want,
+                      "connection %d found %d of %d keys"
+                      % (n, got.count(b"VALUE "), want))
+
+
 if __name__ == "__main__":
     harness.run_checks([bad_flags_exit_2, help_and_version,
-                        starts_fast_and_stops_clean])
+                        starts_fast_and_stops_clean,
+                        requests_run_on_owner_core])
