@@ -145,7 +145,8 @@ struct cache_store {
  *   -E2BIG   the item is larger than item_size_max;
  *   -ENOMEM  nothing could be evicted to make room;
  *   -EINVAL  klen is 0 or over 250, or mode is unknown.
- * For add, -EEXIST also refreshes the existing item as a hit would.
+ * For add, -EEXIST also bumps the existing item (frequency and last
+ * access) without marking it fetched, as memcached does.
  */
 int cache_store(struct cache_shard *s, const struct cache_store *req,
 		struct cache_item *out);

@@ -1737,7 +1737,13 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 		break;
 	case CACHE_ADD:
 		if (found) {
+			/* as memcached: the item is bumped (frequency, last
+			 * access) but not marked fetched */
+			uint8_t fetched = *it.bits & ITEM_FETCHED;
+
 			item_hit(s, &pos, &it);
+			if (!fetched)
+				*it.bits &= (uint8_t)~ITEM_FETCHED;
 			return -EEXIST;
 		}
 		break;

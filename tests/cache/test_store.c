@@ -1221,6 +1221,13 @@ static void test_items_add_replace(void **state)
 	assert_int_equal(it.atime, T0 + 100);
 	expect_str(s, "k", "three");
 
+	/* ... but does not mark it fetched (memcached's mg h stays 0). */
+	assert_int_equal(put_str(s, "fresh", "v", NULL), 0);
+	assert_int_equal(store_mode(s, CACHE_ADD, "fresh", "w", 0, NULL),
+			 -EEXIST);
+	assert_int_equal(get(s, "fresh", CACHE_GET_NOBUMP, 0, &it), 0);
+	assert_false(it.fetched);
+
 	/* Deleted is missing again. */
 	assert_int_equal(del(s, "k", 0), 0);
 	assert_int_equal(store_mode(s, CACHE_REPLACE, "k", "five", 0, NULL),
