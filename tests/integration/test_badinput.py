@@ -163,14 +163,39 @@ SENTINEL = b"\r\nmg zzsentinel v O424242\r\n"
 SENTINEL_REPLY = b"EN O424242\r\n"
 
 
+def pump(c, out, wait, chunk):
+    """One round on a non-blocking Conn: sends what the socket takes of
+    out, reads what has come into c.buf. Returns (out left, whether a
+    byte moved, whether the connection closed)."""
+    s = c.sock
+    moved = False
+    r, w, _ = select.select([s], [s] if out else [], [], wait)
+    if w:
+        try:
+            n = s.send(out[:chunk])
+            out = out[n:]
+            moved = True
+        except (BrokenPipeError, ConnectionResetError):
+            return out, moved, True
+    if r:
+        try:
+            data = s.recv(chunk)
+        except ConnectionResetError:
+            return out, moved, True
+        if not data:
+            return out, moved, True
+        c.buf += data
+        moved = True
+    return out, moved, False
+
+
 def exchange_sentinel(port, data, quiet=0.5):
     """Sends data, a line end and a sentinel request on a new connection;
     reads until the sentinel's reply, a close, or (when the sentinel was
     taken as part of a data block) quiet seconds without a byte. Returns
     (reply without the sentinel's, closed, sentinel answered)."""
     c = harness.Conn(port)
-    s = c.sock
-    s.setblocking(False)
+    c.sock.setblocking(False)
     out = memoryview(data + SENTINEL)
     closed = False
     answered = False
@@ -181,25 +206,10 @@ def exchange_sentinel(port, data, quiet=0.5):
                 del c.buf[-len(SENTINEL_REPLY):]
                 answered = True
                 break
-            r, w, _ = select.select([s], [s] if out else [], [], 0.05)
-            if w:
-                try:
-                    n = s.send(out[:65536])
-                    out = out[n:]
-                    last = time.time()
-                except (BrokenPipeError, ConnectionResetError):
-                    closed = True
-                    break
-            if r:
-                try:
-                    chunk = s.recv(65536)
-                except ConnectionResetError:
-                    closed = True
-                    break
-                if not chunk:
-                    closed = True
-                    break
-                c.buf += chunk
+            out, moved, closed = pump(c, out, 0.05, 65536)
+            if closed:
+                break
+            if moved:
                 last = time.time()
         return bytes(c.buf), closed, answered
     finally:
@@ -303,32 +313,16 @@ def read_for(port, data, closes):
     MN. Returns (reply, closed)."""
     c = harness.Conn(port)
     try:
-        s = c.sock
-        s.setblocking(False)
+        c.sock.setblocking(False)
         out = memoryview(data + (b"" if closes else b"mn\r\n"))
         closed = False
         deadline = time.time() + 60
         while time.time() < deadline:
             if not out and not closes and c.buf.endswith(b"MN\r\n"):
                 break
-            r, w, _ = select.select([s], [s] if out else [], [], 0.2)
-            if w:
-                try:
-                    n = s.send(out[:1 << 20])
-                    out = out[n:]
-                except (BrokenPipeError, ConnectionResetError):
-                    closed = True
-                    break
-            if r:
-                try:
-                    chunk = s.recv(1 << 20)
-                except ConnectionResetError:
-                    closed = True
-                    break
-                if not chunk:
-                    closed = True
-                    break
-                c.buf += chunk
+            out, _, closed = pump(c, out, 0.2, 1 << 20)
+            if closed:
+                break
         return bytes(c.buf), closed
     finally:
         c.close()
