@@ -8,7 +8,10 @@
  * B, then read all B). A lookup in a shard that does not fit in the cache
  * costs at least one such read (its index bucket; the item is a second),
  * so a shard reaching a large fraction of the limit at the same batch
- * depth leaves little on the table.
+ * depth leaves little on the table. The same buffer also gives the rate
+ * of a GET's memory reads with no work at all (a bucket line, then the
+ * item's one or two lines): the ceiling for a shard whose GETs touch that
+ * many lines.
  *
  * What a timed loop does per operation is what a server core does with a
  * parsed request: hash the key (ml_hash(), once), then cache_get() or
@@ -49,10 +52,14 @@
 /* Per-item bytes assumed beyond key and value when sizing mem_limit. */
 #define ENGINE_ITEM_OVERHEAD 64u
 #define ENGINE_MEM_SLACK     1.3
+#define ENGINE_MEM_MIN	     (16u << 20)
 
 /* The machine limit's buffer and its dependent-read chain. */
 #define LIMIT_BYTES	   (1ull << 30)
 #define LIMIT_CHAIN_STRIDE 16u /* lines between chain slots */
+/* GET-shaped reads: bucket lines in the first part of the buffer (an
+ * index for 10M keys is about this size), items in the rest. */
+#define PATTERN_BUCKET_BYTES (128ull << 20)
 
 /* Writes through this keep loads from being optimised away. */
 static volatile uint64_t engine_sink;
@@ -96,8 +103,11 @@ struct engine_opts {
 
 struct engine_limit {
 	double mreads[2]; /* at batch 1 and at ENGINE_BURST */
-	double chase_ns;  /* one dependent random read */
-	char thp[16];	  /* transparent huge pages: always, madvise, never */
+	/* GET-shaped reads at ENGINE_BURST, in millions per second: a bucket
+	 * line, then an item of one line or straddling two */
+	double mgets[2];
+	double chase_ns; /* one dependent random read */
+	char thp[16];	 /* transparent huge pages: always, madvise, never */
 };
 
 struct engine_result {
@@ -328,9 +338,67 @@ static uint64_t limit_reads(const uint8_t *buf, const uint32_t *lines,
 	return sink;
 }
 
-/* Median rate, in millions of reads per second, over o->repeats slices. */
+/* The bucket line of the GET-shaped read at lines[i]. */
+static inline const uint8_t *pattern_bucket(const uint8_t *buf,
+					    const uint32_t *lines, uint32_t i)
+{
+	return buf +
+	       (size_t)(lines[i] % (PATTERN_BUCKET_BYTES / ML_CACHE_LINE)) *
+		       ML_CACHE_LINE;
+}
+
+/*
+ * The memory accesses of n GETs with nothing else, ENGINE_BURST at a time
+ * as cache_get_bulk() does them: prefetch every bucket line; read each
+ * one for its item's line number and prefetch the item (item_lines 1 or
+ * 2; two when the item straddles a line boundary, as most small items
+ * do); then read every item. The rate is a ceiling for a GET of that
+ * many lines on this machine.
+ */
+static uint64_t pattern_reads(const uint8_t *buf, const uint32_t *lines,
+			      uint32_t mask, uint32_t *pos, unsigned item_lines,
+			      unsigned n)
+{
+	/* an item of two lines starts mid-line and ends in the next one */
+	const size_t skew = item_lines == 2 ? ML_CACHE_LINE / 2 : 0;
+	const uint8_t *item[ENGINE_BURST];
+	uint64_t sink = 0;
+	uint32_t p = *pos;
+	unsigned i, j;
+
+	for (i = 0; i < n; i += ENGINE_BURST) {
+		for (j = 0; j < ENGINE_BURST; j++)
+			__builtin_prefetch(
+				pattern_bucket(buf, lines, (p + j) & mask));
+		for (j = 0; j < ENGINE_BURST; j++) {
+			const uint8_t *bk =
+				pattern_bucket(buf, lines, (p + j) & mask);
+
+			item[j] = buf +
+				  (size_t) * (const uint32_t *)bk *
+					  ML_CACHE_LINE +
+				  skew;
+			__builtin_prefetch(item[j]);
+			if (item_lines == 2)
+				__builtin_prefetch(item[j] + ML_CACHE_LINE - 1);
+		}
+		for (j = 0; j < ENGINE_BURST; j++) {
+			sink += item[j][0];
+			if (item_lines == 2)
+				sink += item[j][ML_CACHE_LINE - 8];
+		}
+		p = (p + ENGINE_BURST) & mask;
+	}
+	*pos = p;
+	return sink;
+}
+
+/* Median rate, in millions of reads per second, over o->repeats slices:
+ * of independent reads at batch, or with item_lines, of GET-shaped reads
+ * (millions of GETs). */
 static double limit_rate(const struct engine_opts *o, const uint8_t *buf,
-			 const uint32_t *lines, uint32_t len, unsigned batch)
+			 const uint32_t *lines, uint32_t len, unsigned batch,
+			 unsigned item_lines)
 {
 	double rates[100];
 	uint32_t pos = 0;
@@ -342,8 +410,14 @@ static double limit_rate(const struct engine_opts *o, const uint8_t *buf,
 		uint64_t want_ns = (uint64_t)(o->seconds * 1e9 / o->repeats);
 
 		for (;;) {
-			engine_sink += limit_reads(buf, lines, len - 1, &pos,
-						   batch, ENGINE_CHUNK);
+			if (item_lines)
+				engine_sink +=
+					pattern_reads(buf, lines, len - 1, &pos,
+						      item_lines, ENGINE_CHUNK);
+			else
+				engine_sink +=
+					limit_reads(buf, lines, len - 1, &pos,
+						    batch, ENGINE_CHUNK);
 			done += ENGINE_CHUNK;
 			t = bench_now_ns();
 			if (o->ops ? done >= want_ops : t - t0 >= want_ns)
@@ -430,7 +504,19 @@ static int engine_measure_limit(const struct engine_opts *o,
 
 	for (b = 0; b < ML_ARRAY_SIZE(engine_batches); b++)
 		lim->mreads[b] = limit_rate(o, buf, lines, o->stream_len,
-					    engine_batches[b]);
+					    engine_batches[b], 0);
+	/* Each bucket line names a random item line beyond the buckets. */
+	for (i = 0; i < PATTERN_BUCKET_BYTES / ML_CACHE_LINE; i++)
+		*(uint32_t *)(buf + (size_t)i * ML_CACHE_LINE) =
+			(uint32_t)((PATTERN_BUCKET_BYTES +
+				    bench_rng_below(
+					    &rng, LIMIT_BYTES -
+							  PATTERN_BUCKET_BYTES -
+							  ML_CACHE_LINE)) /
+				   ML_CACHE_LINE);
+	for (b = 0; b < 2; b++)
+		lim->mgets[b] = limit_rate(o, buf, lines, o->stream_len,
+					   ENGINE_BURST, b + 1);
 	rc = limit_chase(buf, ML_MIN(o->seconds, 1.0), &lim->chase_ns);
 
 	free(lines);
@@ -509,6 +595,9 @@ static struct cache_shard *engine_shard(uint64_t keys,
 		.items_hint = keys,
 		.now = (uint32_t)time(NULL),
 	};
+
+	/* a shard needs a few whole segments besides its index */
+	p.mem_limit = ML_MAX(p.mem_limit, ENGINE_MEM_MIN);
 
 	return cache_create(&p);
 }
@@ -677,7 +766,13 @@ static void engine_print_header(const struct engine_opts *o, const char *cpu,
 	printf("        independent: batch 1 %.1f Mreads/s, batch %u %.1f "
 	       "Mreads/s\n",
 	       lim->mreads[0], ENGINE_BURST, lim->mreads[1]);
-	printf("        dependent: %.1f ns per read\n\n", lim->chase_ns);
+	printf("        dependent: %.1f ns per read\n", lim->chase_ns);
+	printf("        a GET's lines alone at batch %u (bucket, then item): "
+	       "item of 1 line %.1f Mops/s (%.0f%%), of 2 lines %.1f Mops/s "
+	       "(%.0f%%)\n\n",
+	       ENGINE_BURST, lim->mgets[0],
+	       100.0 * lim->mgets[0] / lim->mreads[1], lim->mgets[1],
+	       100.0 * lim->mgets[1] / lim->mreads[1]);
 	printf("%-7s %-7s %-9s %5s %8s %8s %8s %9s\n", "mix", "sizes", "dist",
 	       "batch", "Mops/s", "ns/op", "hit%", "of limit");
 }
@@ -739,7 +834,15 @@ static void engine_print_footer(const struct engine_result *res, unsigned n)
 	       "ns/op     1000 / Mops/s\n"
 	       "hit%%      GETs that found their key\n"
 	       "of limit  Mops/s over the limit's Mreads/s at the same batch "
-	       "depth\n",
+	       "depth\n"
+	       "a GET's lines alone: the memory reads of a GET and nothing "
+	       "else (a random\n"
+	       "          bucket line, then the item it names: one line, or "
+	       "two "
+	       "when the item\n"
+	       "          straddles a line boundary, as most small items do); "
+	       "a ceiling for\n"
+	       "          a GET of that many lines, in percent of the limit\n",
 	       ENGINE_BURST, ENGINE_BURST);
 }
 
@@ -759,9 +862,11 @@ static void engine_print_json(const struct engine_opts *o, const char *cpu,
 	printf("\"repeats\": %u,\n \"limit\": {\"buffer_bytes\": %llu, "
 	       "\"transparent_hugepages\": \"%s\", "
 	       "\"mreads_batch1\": %.3f, \"mreads_batch%u\": %.3f, "
-	       "\"dependent_read_ns\": %.2f},\n \"cases\": [",
+	       "\"dependent_read_ns\": %.2f, "
+	       "\"get_pattern_mops_item_1_line\": %.3f, "
+	       "\"get_pattern_mops_item_2_lines\": %.3f},\n \"cases\": [",
 	       o->repeats, LIMIT_BYTES, lim->thp, lim->mreads[0], ENGINE_BURST,
-	       lim->mreads[1], lim->chase_ns);
+	       lim->mreads[1], lim->chase_ns, lim->mgets[0], lim->mgets[1]);
 	for (i = 0; i < n; i++) {
 		const struct engine_result *r = &res[i];
 		char mix[16];
