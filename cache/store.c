@@ -296,6 +296,12 @@ static inline unsigned varint_get(const uint8_t *p, uint64_t *v)
 		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
 		return 2;
 	}
+	/* three bytes: a CAS delta within a large segment */
+	if (p[2] < 0x80) {
+		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7 |
+		     (uint64_t)p[2] << 14;
+		return 3;
+	}
 	do {
 		r |= (uint64_t)(p[n] & 0x7f) << shift;
 		shift += 7;
