@@ -1791,16 +1791,28 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 	return item_commit(s, req->hv, q, &src, NULL, out);
 }
 
+/* Finds a key's live item for a write that may name a CAS (0: none).
+ * Returns 0, -ENOENT, or -EEXIST when the item's CAS differs. */
+static int find_live_cas(struct cache_shard *s, uint64_t hv, const char *key,
+			 uint32_t klen, uint64_t cas, struct pos *pos,
+			 struct item *it)
+{
+	if (!find_live(s, hv, key, klen, pos, it, NULL))
+		return -ENOENT;
+	if (cas && cas != cas_value(s, it->cas_ctr))
+		return -EEXIST;
+	return 0;
+}
+
 int cache_delete(struct cache_shard *s, uint64_t hv, const char *key,
 		 uint32_t klen, uint64_t cas)
 {
 	struct pos pos;
 	struct item it;
+	int rc = find_live_cas(s, hv, key, klen, cas, &pos, &it);
 
-	if (!find_live(s, hv, key, klen, &pos, &it, NULL))
-		return -ENOENT;
-	if (cas && cas != cas_value(s, it.cas_ctr))
-		return -EEXIST;
+	if (rc)
+		return rc;
 	item_remove(s, hv, &pos, &it);
 	return 0;
 }
@@ -1836,11 +1848,10 @@ int cache_invalidate(struct cache_shard *s, uint64_t hv, const char *key,
 {
 	struct pos pos;
 	struct item it;
+	int rc = find_live_cas(s, hv, key, klen, cas, &pos, &it);
 
-	if (!find_live(s, hv, key, klen, &pos, &it, NULL))
-		return -ENOENT;
-	if (cas && cas != cas_value(s, it.cas_ctr))
-		return -EEXIST;
+	if (rc)
+		return rc;
 	return item_rewrite(s, hv, key, &pos, &it, cas_take(s),
 			    (uint8_t)((*it.bits | ITEM_STALE) & ~ITEM_WIN),
 			    set_exptime ? exptime : it.exptime);

@@ -359,15 +359,8 @@ class Closed(Exception):
     """The server closed the connection."""
 
 
-class Conn:
-    """A blocking TCP connection with a read buffer and the reply readers
-    the tests need."""
-
-    def __init__(self, port, timeout=IO_TIMEOUT):
-        self.sock = socket.create_connection((HOST, port), timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(timeout)
-        self.buf = bytearray()
+class _Socket:
+    """A client owning self.sock, closed on close() or leaving a with."""
 
     def close(self):
         self.sock.close()
@@ -378,6 +371,17 @@ class Conn:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class Conn(_Socket):
+    """A blocking TCP connection with a read buffer and the reply readers
+    the tests need."""
+
+    def __init__(self, port, timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection((HOST, port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout)
+        self.buf = bytearray()
 
     def send(self, data):
         self.sock.sendall(data)
@@ -507,7 +511,7 @@ class UdpReply:
         self.complete = False
 
 
-class UdpClient:
+class UdpClient(_Socket):
     def __init__(self, port):
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -519,16 +523,6 @@ class UdpClient:
             except OSError:
                 continue
         self.sock.connect((HOST, port))
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def send(self, req_id, body, seq=0, count=1, reserved=0):
         self.sock.send(UDP_HDR.pack(req_id, seq, count, reserved) + body)
