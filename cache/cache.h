@@ -169,6 +169,14 @@ unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
 			const char *const *key, const uint32_t *klen,
 			struct cache_item *out, int *rc);
 
+/* Brings into cache what an operation on each of n keys (n <= CACHE_BULK_MAX,
+ * more are ignored) will read first: its bucket chain's first two buckets
+ * and the item of its first tag match. Changes nothing, counts nothing and
+ * cannot fail. Call it for the keys of a burst just before storing,
+ * deleting or counting them one by one: their misses then overlap. */
+void cache_prefetch_bulk(const struct cache_shard *s, unsigned n,
+			 const uint64_t *hv);
+
 /* Deletes a key. cas != 0 deletes only if it matches. Returns 0, -ENOENT,
  * or -EEXIST on a CAS mismatch. */
 int cache_delete(struct cache_shard *s, uint64_t hv, const char *key,

@@ -1571,16 +1571,12 @@ static inline int8_t bulk_candidate(const struct cache_shard *s,
  * adds a key: a miss seen by the passes stays a miss, and a candidate is
  * checked again before it is trusted.
  */
-unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
-			const char *const *key, const uint32_t *klen,
-			struct cache_item *out, int *rc)
+/* The passes that read nothing but the index: every bucket of n keys is
+ * prefetched, then read for its candidate, whose item is prefetched. */
+static inline void bulk_locate(const struct cache_shard *s, unsigned n,
+			       const uint64_t *hv, struct bucket **b,
+			       int8_t *cand)
 {
-	struct bucket *b[CACHE_BULK_MAX];
-	int8_t cand[CACHE_BULK_MAX];
-	unsigned hits = 0;
-
-	if (n > CACHE_BULK_MAX)
-		n = CACHE_BULK_MAX;
 	/* pass 1: every bucket */
 	for (unsigned i = 0; i < n; i++) {
 		b[i] = pbucket(s, bucket_of(s, hv[i]));
@@ -1594,6 +1590,28 @@ unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
 	for (unsigned i = 0; i < n; i++)
 		if (cand[i] == CAND_NEXT)
 			cand[i] = bulk_candidate(s, &b[i], hv[i], false);
+}
+
+void cache_prefetch_bulk(const struct cache_shard *s, unsigned n,
+			 const uint64_t *hv)
+{
+	struct bucket *b[CACHE_BULK_MAX];
+	int8_t cand[CACHE_BULK_MAX];
+
+	bulk_locate(s, ML_MIN(n, CACHE_BULK_MAX), hv, b, cand);
+}
+
+unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
+			const char *const *key, const uint32_t *klen,
+			struct cache_item *out, int *rc)
+{
+	struct bucket *b[CACHE_BULK_MAX];
+	int8_t cand[CACHE_BULK_MAX];
+	unsigned hits = 0;
+
+	if (n > CACHE_BULK_MAX)
+		n = CACHE_BULK_MAX;
+	bulk_locate(s, n, hv, b, cand);
 	/* pass 4: resolve; a candidate whose key differs (a tag collision)
 	 * or a longer chain takes the full lookup */
 	for (unsigned i = 0; i < n; i++) {

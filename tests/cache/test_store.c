@@ -1613,6 +1613,86 @@ static bool has_1k(struct cache_shard *s, const char *key, uint32_t seed)
 	return true;
 }
 
+/* cache_prefetch_bulk() changes nothing: over chain keys, absent keys and
+ * an expired key, and with more keys than CACHE_BULK_MAX, every counter
+ * stays as it was, the expired item is not reclaimed, no item is marked
+ * fetched or gets a new atime, and lookups answer as before. */
+static void test_index_prefetch_changes_nothing(void **state)
+{
+	struct cache_shard *s = fx_small(state);
+	static char keys[CACHE_BULK_MAX + 8][32];
+	uint64_t hv[CACHE_BULK_MAX + 8];
+	const uint64_t same = 0x0badcafe0badcafeull;
+	struct cache_stats st0, st1;
+	struct cache_item it;
+	unsigned i, n = CACHE_BULK_MAX + 8;
+
+	for (i = 0; i < n; i++) {
+		uint32_t len;
+
+		snprintf(keys[i], sizeof(keys[i]), "pf:%u", i);
+		len = (uint32_t)strlen(keys[i]);
+		/* the first 24 share one chain of three buckets; key 5
+		 * expires at T0 + 10; odd keys past the chain are absent */
+		hv[i] = i < 24 ? same : ml_hash(keys[i], len);
+		if (i < 24 || i % 2 == 0)
+			assert_int_equal(put_hv(s, hv[i], keys[i], len, keys[i],
+						len, i, i == 5 ? T0 + 10 : 0,
+						NULL),
+					 0);
+	}
+	cache_set_time(s, T0 + 20);
+	st0 = stats_of(s);
+	assert_int_equal(st0.index_overflow, 2);
+
+	cache_prefetch_bulk(s, n, hv);
+	cache_prefetch_bulk(s, 0, hv);
+	st1 = stats_of(s);
+	assert_memory_equal(&st1, &st0, sizeof(st0));
+
+	/* Still there, unread: not fetched, atime of the store. */
+	memset(&it, 0, sizeof(it));
+	assert_int_equal(cache_get(s, same, keys[7], (uint32_t)strlen(keys[7]),
+				   CACHE_GET_NOBUMP, 0, &it),
+			 0);
+	assert_false(it.fetched);
+	assert_int_equal(it.atime, T0);
+	for (i = 0; i < n; i++) {
+		uint32_t len = (uint32_t)strlen(keys[i]);
+
+		if (i == 5 || (i >= 24 && i % 2))
+			expect_miss_hv(s, hv[i], keys[i], len);
+		else
+			expect_hit_hv(s, hv[i], keys[i], len, keys[i], len);
+	}
+	/* The expired key was reclaimed by the lookup, not the prefetch. */
+	assert_int_equal(stats_of(s).reclaimed, st0.reclaimed + 1);
+}
+
+/* Stores STREAM one-hit wonders, "o:0" on. */
+static void put_stream(struct cache_shard *s)
+{
+	char key[32];
+
+	for (unsigned i = 0; i < STREAM; i++) {
+		snprintf(key, sizeof(key), "o:%u", i);
+		put_1k(s, key, 100000 + i);
+	}
+}
+
+/* How many of the working set "w:0".."w:WSET-1" are still held. */
+static unsigned wset_left(struct cache_shard *s)
+{
+	unsigned i, n = 0;
+	char key[32];
+
+	for (i = 0; i < WSET; i++) {
+		snprintf(key, sizeof(key), "w:%u", i);
+		n += has_1k(s, key, i);
+	}
+	return n;
+}
+
 /* A re-referenced working set survives a scan of one-hit wonders ten
  * times the size of the shard; FIFO or LRU would lose all of it. */
 static void test_s3fifo_scan_resistance(void **state)
@@ -1620,7 +1700,7 @@ static void test_s3fifo_scan_resistance(void **state)
 	struct cache_params p = s3_params();
 	struct cache_shard *s = fx_open(state, &p);
 	struct cache_stats st;
-	unsigned i, w_left = 0, early = 0, late = 0;
+	unsigned i, w_left, early = 0, late = 0;
 	struct cache_item it;
 	char key[32];
 
@@ -1630,15 +1710,8 @@ static void test_s3fifo_scan_resistance(void **state)
 		assert_int_equal(get(s, key, 0, 0, &it), 0);
 		assert_int_equal(get(s, key, 0, 0, &it), 0);
 	}
-	for (i = 0; i < STREAM; i++) {
-		snprintf(key, sizeof(key), "o:%u", i);
-		put_1k(s, key, 100000 + i);
-	}
-
-	for (i = 0; i < WSET; i++) {
-		snprintf(key, sizeof(key), "w:%u", i);
-		w_left += has_1k(s, key, i);
-	}
+	put_stream(s);
+	w_left = wset_left(s);
 	for (i = 0; i < STREAM; i++) {
 		snprintf(key, sizeof(key), "o:%u", i);
 		if (!has_1k(s, key, 100000 + i))
@@ -1661,6 +1734,30 @@ static void test_s3fifo_scan_resistance(void **state)
 	assert_true(st.moved_to_main >= WSET * 9 / 10);
 	assert_true(st.main_items >= WSET * 9 / 10);
 	assert_int_equal(st.small_items + st.main_items, st.curr_items);
+}
+
+/* A prefetch is not a hit: a working set that is only prefetched, however
+ * often, leaves with a scan of one-hit wonders as they do. */
+static void test_s3fifo_prefetch_is_not_a_hit(void **state)
+{
+	struct cache_params p = s3_params();
+	struct cache_shard *s = fx_open(state, &p);
+	uint64_t hv[WSET];
+	unsigned i, r;
+	char key[32];
+
+	for (i = 0; i < WSET; i++) {
+		snprintf(key, sizeof(key), "w:%u", i);
+		put_1k(s, key, i);
+		hv[i] = ml_hash(key, (uint32_t)strlen(key));
+	}
+	for (r = 0; r < 4; r++)
+		for (i = 0; i < WSET; i += CACHE_BULK_MAX)
+			cache_prefetch_bulk(s, ML_MIN(WSET - i, CACHE_BULK_MAX),
+					    hv + i);
+	put_stream(s);
+	assert_true(wset_left(s) <= WSET / 10);
+	assert_int_equal(stats_of(s).moved_to_main, 0);
 }
 
 /* A key evicted unread from the small queue and stored again while its
@@ -2501,6 +2598,7 @@ int main(void)
 		T(test_index_bulk_chain),
 		T(test_index_bulk_expired_chain),
 		T(test_index_bulk_misses_and_hit_marks),
+		T(test_index_prefetch_changes_nothing),
 	};
 	const struct CMUnitTest items[] = {
 		T(test_items_sizes),	   T(test_items_set_overwrites),
@@ -2511,6 +2609,7 @@ int main(void)
 	};
 	const struct CMUnitTest s3fifo[] = {
 		T(test_s3fifo_scan_resistance),
+		T(test_s3fifo_prefetch_is_not_a_hit),
 		T(test_s3fifo_ghost),
 		T(test_s3fifo_all_hot),
 	};
