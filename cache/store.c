@@ -1048,6 +1048,17 @@ static bool item_relocate(struct cache_shard *s, const struct pos *pos,
 	return true;
 }
 
+/* Items whose buckets an eviction prefetches before it handles them. */
+#define EVICT_AHEAD 16
+
+/* Where the item after it starts in its segment. */
+static inline uint32_t item_next(const struct cache_shard *s,
+				 const struct item *it, uint32_t off)
+{
+	return (off + it->size + (1u << s->off_shift) - 1) &
+	       ~((1u << s->off_shift) - 1);
+}
+
 /*
  * Evicts the oldest segment of one queue (S3-FIFO): small items that were
  * hit move to main, the rest leave a ghost; main items that were hit get
@@ -1057,21 +1068,36 @@ static bool item_relocate(struct cache_shard *s, const struct pos *pos,
 static int evict_segment(struct cache_shard *s, enum queue q)
 {
 	uint32_t id = s->q[q].oldest;
+	uint64_t ahead_hv[EVICT_AHEAD];
+	uint32_t ahead = 0, nahead = 0, k = 0;
 	struct seg *sg;
 
 	fifo_pop_oldest(s, q);
 	sg = &s->segs[id];
-	for (uint32_t off = 0; off < sg->used;) {
+	for (uint32_t off = 0; off < sg->used; k++) {
 		struct item it;
 		struct pos pos;
 		uint64_t hv, sl, freq;
 
+		/* A second cursor runs EVICT_AHEAD items in front, hashing
+		 * keys and prefetching their buckets, so that the index
+		 * misses of a segment's items overlap instead of queueing.
+		 * Handling an item changes no other item's key or place. */
+		for (; nahead < EVICT_AHEAD && ahead < sg->used; nahead++) {
+			item_decode(s, id, ahead, &it);
+			ahead = item_next(s, &it, ahead);
+			if (*it.bits & ITEM_DEAD) /* and stays so */
+				continue;
+			hv = ml_hash(it.key, it.klen);
+			ahead_hv[(k + nahead) % EVICT_AHEAD] = hv;
+			__builtin_prefetch(pbucket(s, bucket_of(s, hv)));
+		}
+		nahead--;
 		item_decode(s, id, off, &it);
-		off = (off + it.size + (1u << s->off_shift) - 1) &
-		      ~((1u << s->off_shift) - 1);
+		off = item_next(s, &it, off);
 		if (*it.bits & ITEM_DEAD)
 			continue;
-		hv = ml_hash(it.key, it.klen);
+		hv = ahead_hv[k % EVICT_AHEAD];
 		if (!index_find_ref(s, hv, id,
 				    (uint32_t)(it.base - (uint8_t *)sg->data),
 				    &pos))
