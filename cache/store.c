@@ -571,14 +571,13 @@ static inline bool ghost_fresh(const struct cache_shard *s, uint64_t sl)
 	return age <= s->st.curr_items;
 }
 
-/*
- * Slots of b whose tag, used and ghost bits equal those of want: bit 2i
- * is set for slot i.
- */
-static inline unsigned bucket_match(const struct bucket *b, uint64_t want)
+/* Slots of b whose top 16 bits, masked by m, equal w: bit 2i is set for
+ * slot i. */
+#define BUCKET_ALL 0x55555u /* every slot */
+_Static_assert(BUCKET_SLOTS == 10, "BUCKET_ALL has a bit per slot");
+static inline unsigned bucket_cmp(const struct bucket *b, uint16_t m,
+				  uint16_t w)
 {
-	uint16_t w = (uint16_t)(want >> 32);
-	uint16_t m = (uint16_t)(SLOT_MATCH_MASK >> 32);
 #ifdef __SSE2__
 	__m128i vw = _mm_set1_epi16((short)w), vm = _mm_set1_epi16((short)m);
 	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)&b->hi[0]);
@@ -588,7 +587,7 @@ static inline unsigned bucket_match(const struct bucket *b, uint64_t want)
 	unsigned mc = (unsigned)_mm_movemask_epi8(
 		_mm_cmpeq_epi16(_mm_and_si128(c, vm), vw));
 
-	return (ma | mc << 4) & 0x55555;
+	return (ma | mc << 4) & BUCKET_ALL;
 #else
 	unsigned r = 0;
 
@@ -597,6 +596,26 @@ static inline unsigned bucket_match(const struct bucket *b, uint64_t want)
 			r |= 1u << (2 * i);
 	return r;
 #endif
+}
+
+/* Slots of b whose tag, used and ghost bits equal those of want. */
+static inline unsigned bucket_match(const struct bucket *b, uint64_t want)
+{
+	return bucket_cmp(b, (uint16_t)(SLOT_MATCH_MASK >> 32),
+			  (uint16_t)(want >> 32));
+}
+
+/* Slots of b that are not in use. */
+static inline unsigned bucket_free(const struct bucket *b)
+{
+	return bucket_cmp(b, (uint16_t)(SLOT_USED >> 32), 0);
+}
+
+/* Slots of b that hold no item: free, or a ghost. */
+static inline unsigned bucket_reusable(const struct bucket *b)
+{
+	return bucket_free(b) | bucket_cmp(b, (uint16_t)(SLOT_GHOST >> 32),
+					   (uint16_t)(SLOT_GHOST >> 32));
 }
 
 /* Compares a stored key (klen byte first) with key, without a call for
@@ -628,6 +647,16 @@ struct pos {
 	unsigned i;
 };
 
+/* Whether any of the ghost slots m of b is fresh. */
+static bool ghost_among(const struct cache_shard *s, const struct bucket *b,
+			unsigned m)
+{
+	for (; m; m &= m - 1)
+		if (ghost_fresh(s, slot_get(b, (unsigned)__builtin_ctz(m) / 2)))
+			return true;
+	return false;
+}
+
 /*
  * Finds the item for key in the chain of hv. On a hit returns true with
  * *pos and *it filled. Also reports the first free slot (or NULL) and a
@@ -645,25 +674,27 @@ static bool index_find(const struct cache_shard *s, uint64_t hv,
 	if (ghost)
 		*ghost = false;
 	for (; b; b = bucket_next(s, b)) {
-		for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
-			uint64_t sl = slot_get(b, i);
-			const uint8_t *p;
+		/* slots looked at: all of them, or those before a hit */
+		unsigned seen = ~0u, m, i = 0;
+		uint64_t sl = 0;
 
-			if ((sl & SLOT_MATCH_MASK) != want) {
-				if (hole && !hole->b && !(sl & SLOT_USED)) {
-					hole->b = b;
-					hole->i = i;
-				}
-				if (ghost &&
-				    (sl & SLOT_MATCH_MASK) ==
-					    (want | SLOT_GHOST) &&
-				    ghost_fresh(s, sl))
-					*ghost = true;
-				continue;
+		for (m = bucket_match(b, want); m; m &= m - 1) {
+			i = (unsigned)__builtin_ctz(m) / 2;
+			sl = slot_get(b, i);
+			if (key_eq(slot_item(s, sl), key, klen)) {
+				seen = (1u << (2 * i)) - 1;
+				break;
 			}
-			p = slot_item(s, sl);
-			if (!key_eq(p, key, klen))
-				continue;
+		}
+		if (hole && !hole->b && (m = bucket_free(b) & seen)) {
+			hole->b = b;
+			hole->i = (unsigned)__builtin_ctz(m) / 2;
+		}
+		if (ghost && !*ghost)
+			*ghost = ghost_among(
+				s, b,
+				bucket_match(b, want | SLOT_GHOST) & seen);
+		if (seen != ~0u) {
 			pos->b = b;
 			pos->i = i;
 			item_decode(s, slot_seg(sl), slot_off(s, sl), it);
@@ -708,11 +739,10 @@ static bool index_find_ref(const struct cache_shard *s, uint64_t hv,
 	struct bucket *b = pbucket(s, bucket_of(s, hv));
 
 	for (; b; b = bucket_next(s, b)) {
-		for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
-			uint64_t sl = slot_get(b, i);
+		for (unsigned m = bucket_match(b, want); m; m &= m - 1) {
+			unsigned i = (unsigned)__builtin_ctz(m) / 2;
 
-			if ((sl & SLOT_MATCH_MASK) == want &&
-			    (sl & SLOT_REF_MASK) == ref) {
+			if ((slot_get(b, i) & SLOT_REF_MASK) == ref) {
 				pos->b = b;
 				pos->i = i;
 				return true;
@@ -815,12 +845,11 @@ static void index_place(struct cache_shard *s, uint64_t hv,
 	}
 	/* no empty slot: reuse a ghost, else chain a new bucket */
 	for (b = pbucket(s, bucket_of(s, hv)); b; b = bucket_next(s, b)) {
-		for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
-			if (!(slot_get(b, i) & SLOT_USED) ||
-			    (slot_get(b, i) & SLOT_GHOST)) {
-				slot_set(b, i, sl);
-				return;
-			}
+		unsigned m = bucket_reusable(b);
+
+		if (m) {
+			slot_set(b, (unsigned)__builtin_ctz(m) / 2, sl);
+			return;
 		}
 		last = b;
 	}
@@ -835,12 +864,8 @@ static void chain_trim(struct cache_shard *s, struct bucket *head)
 
 	while (b->next) {
 		struct bucket *n = obucket(s, b->next);
-		bool empty = true;
 
-		for (unsigned i = 0; i < BUCKET_SLOTS && empty; i++)
-			empty = !(slot_get(n, i) & SLOT_USED) ||
-				(slot_get(n, i) & SLOT_GHOST);
-		if (empty) {
+		if (bucket_reusable(n) == BUCKET_ALL) {
 			uint32_t id = b->next;
 
 			b->next = n->next;
