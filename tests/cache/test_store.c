@@ -2,7 +2,8 @@
 /*
  * Unit tests of one cache shard (cache/store.c), written against the
  * contract in cache/cache.h. One cmocka group per area: the index, items
- * and the memory ceiling, S3-FIFO eviction, expiry, CAS.
+ * and the memory ceiling, S3-FIFO eviction, expiry, CAS, and long runs of
+ * random operations checked against a model of what the shard holds.
  *
  * Most tests hash keys with ml_hash() as the parser does; the index tests
  * pass hand-made hash values instead, to force many keys into one bucket
@@ -2579,6 +2580,445 @@ static void test_cas_arith(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
+/* ------------------------------------------------------------------------
+ * Against a model: random operations of every kind, every answer checked
+ * ---------------------------------------------------------------------- */
+
+#define MK_KEYS 6000
+#define MK_VMAX 2048
+#define MK_OPS	200000
+
+struct mk_entry {
+	bool present;
+	uint32_t vlen;
+	uint32_t flags;
+	uint32_t exptime;
+	uint64_t cas;
+	uint8_t val[MK_VMAX];
+};
+
+/* What the shard must hold. When evicting, the shard may have dropped a
+ * key the model holds (a miss is then learnt), but a hit must always be
+ * the model's latest version: nothing stale or deleted comes back. */
+struct mk {
+	struct cache_shard *s;
+	struct mk_entry *e;
+	uint64_t rng;
+	uint32_t now;
+	bool evicting;
+	uint64_t last_cas;
+	unsigned nomem, learnt;
+	char key[MK_KEYS][64];
+	uint32_t klen[MK_KEYS];
+	uint64_t hv[MK_KEYS];
+};
+
+static uint64_t mk_rand(struct mk *m)
+{
+	m->rng ^= m->rng << 13;
+	m->rng ^= m->rng >> 7;
+	m->rng ^= m->rng << 17;
+	return m->rng;
+}
+
+static uint32_t mk_below(struct mk *m, uint32_t n)
+{
+	return (uint32_t)(mk_rand(m) % n);
+}
+
+/* Keys of 6 to 45 bytes, so that every key compare path is taken. */
+static void mk_init(struct mk *m, struct cache_shard *s, bool evicting)
+{
+	static const char pad[] = "----------------------------------------";
+
+	m->s = s;
+	m->e = calloc(MK_KEYS, sizeof(*m->e));
+	assert_non_null(m->e);
+	m->rng = 0x6d6f64656cull;
+	m->now = T0;
+	m->evicting = evicting;
+	for (unsigned i = 0; i < MK_KEYS; i++) {
+		snprintf(m->key[i], sizeof(m->key[i]), "mk%u:%.*s", i, i % 40,
+			 pad);
+		m->klen[i] = (uint32_t)strlen(m->key[i]);
+		m->hv[i] = ml_hash(m->key[i], m->klen[i]);
+	}
+}
+
+/* A hit must be the model's version, all of it. */
+static void mk_expect_item(struct mk *m, unsigned i,
+			   const struct cache_item *it)
+{
+	struct mk_entry *e = &m->e[i];
+
+	assert_true(e->present);
+	assert_int_equal(it->klen, m->klen[i]);
+	assert_memory_equal(it->key, m->key[i], m->klen[i]);
+	assert_int_equal(it->vlen, e->vlen);
+	if (e->vlen)
+		assert_memory_equal(it->value, e->val, e->vlen);
+	assert_int_equal(it->flags, e->flags);
+	assert_int_equal(it->exptime, e->exptime);
+	assert_int_equal(it->cas, e->cas);
+}
+
+/* A miss is right for a key the model does not hold; for one it holds,
+ * only when the shard evicts, and the model learns it. */
+static void mk_learn_miss(struct mk *m, unsigned i)
+{
+	if (!m->e[i].present)
+		return;
+	assert_true(m->evicting);
+	m->e[i].present = false;
+	m->learnt++;
+}
+
+static void mk_observe(struct mk *m, unsigned i, int rc,
+		       const struct cache_item *it)
+{
+	if (rc == 0) {
+		mk_expect_item(m, i, it);
+		return;
+	}
+	assert_int_equal(rc, -ENOENT);
+	mk_learn_miss(m, i);
+}
+
+/* A new version was stored: its CAS is the newest, its bytes are ours. */
+static void mk_stored(struct mk *m, unsigned i, const struct cache_item *it,
+		      const uint8_t *val, uint32_t vlen, uint32_t flags,
+		      uint32_t exptime)
+{
+	struct mk_entry *e = &m->e[i];
+
+	assert_true(it->cas > m->last_cas);
+	m->last_cas = it->cas;
+	e->present = true;
+	e->vlen = vlen;
+	memmove(e->val, val, vlen);
+	e->flags = flags;
+	e->exptime = exptime;
+	e->cas = it->cas;
+	mk_expect_item(m, i, it);
+}
+
+static void mk_fill(struct mk *m, uint8_t *buf, uint32_t n)
+{
+	for (uint32_t j = 0; j < n; j++)
+		buf[j] = (uint8_t)mk_rand(m);
+}
+
+static uint32_t mk_vlen(struct mk *m, uint32_t max)
+{
+	return mk_below(m, 10) < 7 ? mk_below(m, ML_MIN(101u, max + 1))
+				   : mk_below(m, max + 1);
+}
+
+static uint32_t mk_exptime(struct mk *m)
+{
+	return mk_below(m, 10) ? 0 : m->now + 1 + mk_below(m, 4);
+}
+
+/* set, add, replace, append, prepend, and CAS stores. */
+static void mk_store(struct mk *m, unsigned i, enum cache_mode mode,
+		     bool with_cas)
+{
+	struct mk_entry *e = &m->e[i];
+	uint8_t val[MK_VMAX], joined[MK_VMAX];
+	bool join = mode == CACHE_APPEND || mode == CACHE_PREPEND;
+	uint32_t vlen = mk_vlen(m, join ? MK_VMAX / 4 : MK_VMAX);
+	struct cache_store r =
+		req_of(m->hv[i], m->key[i], m->klen[i], val, vlen);
+	struct cache_item it;
+	bool cas_ok = true;
+	int rc;
+
+	if (join && e->present && e->vlen + vlen > MK_VMAX)
+		mode = CACHE_SET, join = false;
+	mk_fill(m, val, vlen);
+	r.mode = mode;
+	r.flags = mk_below(m, 3) ? 0 : (uint32_t)mk_rand(m);
+	r.exptime = mk_exptime(m);
+	if (with_cas) {
+		cas_ok = e->present && mk_below(m, 2);
+		r.cas = cas_ok ? e->cas : e->cas + 1 + mk_below(m, 5);
+	}
+	memset(&it, 0, sizeof(it));
+	rc = cache_store(m->s, &r, &it);
+	if (rc == -ENOMEM) { /* nothing is lost */
+		assert_false(m->evicting);
+		m->nomem++;
+		return;
+	}
+	if (rc == 0) {
+		uint32_t flags = r.flags, exptime = r.exptime;
+
+		assert_true(e->present || mode == CACHE_SET ||
+			    mode == CACHE_ADD);
+		if (with_cas)
+			assert_true(cas_ok);
+		if (mode == CACHE_ADD)
+			assert_true(!e->present || m->evicting);
+		if (join) { /* the old item keeps its flags and exptime */
+			const uint8_t *a = mode == CACHE_APPEND ? e->val : val;
+			const uint8_t *b = mode == CACHE_APPEND ? val : e->val;
+			uint32_t la = mode == CACHE_APPEND ? e->vlen : vlen;
+			uint32_t lb = mode == CACHE_APPEND ? vlen : e->vlen;
+
+			memcpy(joined, a, la);
+			memcpy(joined + la, b, lb);
+			mk_stored(m, i, &it, joined, la + lb, e->flags,
+				  e->exptime);
+			return;
+		}
+		mk_stored(m, i, &it, val, vlen, flags, exptime);
+		return;
+	}
+	if (rc == -EEXIST) { /* add of a held key, or a CAS mismatch */
+		assert_true(e->present);
+		assert_true(mode == CACHE_ADD || (with_cas && !cas_ok));
+		return;
+	}
+	assert_int_equal(rc, -ENOENT); /* a CAS, replace or join found none */
+	assert_true(with_cas || (mode != CACHE_SET && mode != CACHE_ADD));
+	mk_learn_miss(m, i);
+}
+
+static void mk_delete(struct mk *m, unsigned i)
+{
+	struct mk_entry *e = &m->e[i];
+	unsigned how = mk_below(m, 4);
+	uint64_t cas = how == 0 ? e->cas : how == 1 ? e->cas + 7 : 0;
+	int rc = cache_delete(m->s, m->hv[i], m->key[i], m->klen[i], cas);
+
+	if (rc == 0) {
+		assert_true(e->present && how != 1);
+		e->present = false;
+	} else if (rc == -EEXIST) {
+		assert_true(e->present && how == 1);
+	} else {
+		assert_int_equal(rc, -ENOENT);
+		mk_learn_miss(m, i);
+	}
+}
+
+static void mk_get(struct mk *m, unsigned i, unsigned opts)
+{
+	struct cache_item it;
+
+	memset(&it, 0, sizeof(it));
+	mk_observe(
+		m, i,
+		cache_get(m->s, m->hv[i], m->key[i], m->klen[i], opts, 0, &it),
+		&it);
+}
+
+static void mk_get_bulk(struct mk *m)
+{
+	unsigned n = 1 + mk_below(m, CACHE_BULK_MAX), idx[CACHE_BULK_MAX];
+	const char *key[CACHE_BULK_MAX];
+	uint32_t klen[CACHE_BULK_MAX];
+	uint64_t hv[CACHE_BULK_MAX];
+	struct cache_item out[CACHE_BULK_MAX];
+	int rc[CACHE_BULK_MAX];
+	unsigned hits, j;
+
+	for (j = 0; j < n; j++) {
+		idx[j] = mk_below(m, MK_KEYS);
+		key[j] = m->key[idx[j]];
+		klen[j] = m->klen[idx[j]];
+		hv[j] = m->hv[idx[j]];
+	}
+	if (mk_below(m, 2))
+		cache_prefetch_bulk(m->s, n, hv);
+	hits = cache_get_bulk(m->s, n, hv, key, klen, out, rc);
+	for (j = 0; j < n; j++) {
+		hits -= rc[j] == 0;
+		mk_observe(m, idx[j], rc[j], &out[j]);
+	}
+	assert_int_equal(hits, 0);
+}
+
+/* gat/touch: a hit takes the new exptime and keeps its CAS. */
+static void mk_touch(struct mk *m, unsigned i)
+{
+	uint32_t exptime = mk_exptime(m);
+	struct cache_item it;
+	int rc;
+
+	memset(&it, 0, sizeof(it));
+	rc = cache_get(m->s, m->hv[i], m->key[i], m->klen[i], CACHE_GET_TOUCH,
+		       exptime, &it);
+	if (rc == -ENOMEM) {
+		assert_false(m->evicting);
+		m->nomem++;
+		return;
+	}
+	if (rc == 0) {
+		assert_true(m->e[i].present);
+		m->e[i].exptime = exptime;
+	}
+	mk_observe(m, i, rc, &it);
+}
+
+/* A decimal value, then incr or decr on it: the answer is the number,
+ * wrapped at 2^64 or stopped at 0, and the item holds its digits (padded
+ * with spaces when it got shorter, as memcached does). */
+static void mk_arith(struct mk *m, unsigned i)
+{
+	uint64_t v0 = mk_below(m, 2) ? mk_below(m, 1000)
+				     : UINT64_MAX - mk_below(m, 1000);
+	struct cache_arith a = {
+		.hv = m->hv[i],
+		.key = m->key[i],
+		.klen = m->klen[i],
+		.incr = mk_below(m, 2),
+		.delta = mk_below(m, 2) ? mk_below(m, 2000) : mk_rand(m),
+	};
+	struct cache_store r;
+	struct cache_item it;
+	char num[24], got[24];
+	uint64_t v, want;
+	uint32_t n, j;
+	int rc;
+
+	n = (uint32_t)snprintf(num, sizeof(num), "%llu",
+			       (unsigned long long)v0);
+	r = req_of(m->hv[i], m->key[i], m->klen[i], num, n);
+	memset(&it, 0, sizeof(it));
+	rc = cache_store(m->s, &r, &it);
+	if (rc == -ENOMEM) {
+		assert_false(m->evicting);
+		m->nomem++;
+		return;
+	}
+	assert_int_equal(rc, 0);
+	mk_stored(m, i, &it, (const uint8_t *)num, n, 0, 0);
+
+	memset(&it, 0, sizeof(it));
+	rc = cache_arith(m->s, &a, &v, &it);
+	if (rc == -ENOMEM) {
+		assert_false(m->evicting);
+		m->nomem++;
+		return;
+	}
+	if (rc == -ENOENT) {
+		mk_learn_miss(m, i);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	want = a.incr ? v0 + a.delta : a.delta > v0 ? 0 : v0 - a.delta;
+	assert_true(v == want);
+	n = (uint32_t)snprintf(got, sizeof(got), "%llu",
+			       (unsigned long long)want);
+	assert_true(it.vlen >= n);
+	assert_memory_equal(it.value, got, n);
+	for (j = n; j < it.vlen; j++)
+		assert_int_equal(it.value[j], ' ');
+	mk_stored(m, i, &it, (const uint8_t *)it.value, it.vlen, 0, 0);
+}
+
+static void mk_tick(struct mk *m)
+{
+	m->now += 1 + mk_below(m, 3);
+	cache_set_time(m->s, m->now);
+	for (unsigned i = 0; i < MK_KEYS; i++)
+		if (m->e[i].present && m->e[i].exptime &&
+		    m->e[i].exptime <= m->now)
+			m->e[i].present = false;
+}
+
+static void mk_run(struct mk *m, unsigned ops)
+{
+	struct cache_stats st;
+	unsigned held = 0;
+
+	for (unsigned op = 0; op < ops; op++) {
+		unsigned i = mk_below(m, MK_KEYS), r = mk_below(m, 100);
+
+		if (r < 30)
+			mk_store(m, i, CACHE_SET, false);
+		else if (r < 34)
+			mk_store(m, i, CACHE_ADD, false);
+		else if (r < 38)
+			mk_store(m, i, CACHE_REPLACE, false);
+		else if (r < 42)
+			mk_store(m, i, CACHE_APPEND, false);
+		else if (r < 46)
+			mk_store(m, i, CACHE_PREPEND, false);
+		else if (r < 51)
+			mk_store(m, i, CACHE_SET, true);
+		else if (r < 58)
+			mk_delete(m, i);
+		else if (r < 76)
+			mk_get(m, i, mk_below(m, 4) ? 0 : CACHE_GET_NOBUMP);
+		else if (r < 86)
+			mk_get_bulk(m);
+		else if (r < 90)
+			mk_touch(m, i);
+		else if (r < 94)
+			mk_arith(m, i);
+		else if (r < 97)
+			mk_tick(m);
+		else if (r < 99)
+			cache_sweep(m->s, 1 + mk_below(m, 64));
+		else if (mk_below(m, 1000) == 0) {
+			cache_flush(m->s);
+			for (unsigned j = 0; j < MK_KEYS; j++)
+				m->e[j].present = false;
+		}
+		if (op % 4096 == 0)
+			check_mem(m->s);
+	}
+	/* every key, looked up once more, is what the model says */
+	for (unsigned i = 0; i < MK_KEYS; i++) {
+		mk_get(m, i, CACHE_GET_NOBUMP);
+		held += m->e[i].present;
+	}
+	st = stats_of(m->s);
+	print_message("model: %u keys held, %u misses learnt, %u out of "
+		      "memory; %llu evictions, %llu moved to main, %llu "
+		      "reclaimed, %llu overflow buckets\n",
+		      held, m->learnt, m->nomem,
+		      (unsigned long long)st.evictions,
+		      (unsigned long long)st.moved_to_main,
+		      (unsigned long long)st.reclaimed,
+		      (unsigned long long)st.index_overflow);
+	assert_int_equal(st.curr_items, held);
+	check_mem(m->s);
+	free(m->e);
+}
+
+/* With -M the shard may only compact, never drop: it must hold exactly
+ * what the model holds, through overwrites, joins, CAS, deletes, arith,
+ * touches, expiry, sweeps and flushes. Its keys outgrow it, so stores
+ * also meet the ceiling, and those must lose nothing. */
+static void test_model_exact(void **state)
+{
+	struct cache_params p = s3_params();
+	static struct mk m;
+
+	p.no_evict = true;
+	mk_init(&m, fx_open(state, &p), false);
+	mk_run(&m, MK_OPS);
+	assert_true(stats_of(m.s).evictions == 0);
+	assert_true(m.nomem > 0); /* the ceiling was reached */
+}
+
+/* Evicting, in a shard smaller than the model's keys: misses are allowed,
+ * a wrong or resurrected value never is. */
+static void test_model_evicting(void **state)
+{
+	struct cache_params p = s3_params();
+	static struct mk m;
+
+	p.mem_limit = 1 * MIB;
+	mk_init(&m, fx_open(state, &p), true);
+	mk_run(&m, MK_OPS);
+	assert_true(stats_of(m.s).evictions > 0);
+	assert_true(m.learnt > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest lifecycle[] = {
@@ -2630,6 +3070,10 @@ int main(void)
 		T(test_items_key_binary),
 		T(test_cas_arith),
 	};
+	const struct CMUnitTest model[] = {
+		T(test_model_exact),
+		T(test_model_evicting),
+	};
 	int failed = 0;
 
 	failed += cmocka_run_group_tests_name("store_lifecycle", lifecycle,
@@ -2641,5 +3085,6 @@ int main(void)
 	failed +=
 		cmocka_run_group_tests_name("store_expiry", expiry, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store_cas", cas, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store_model", model, NULL, NULL);
 	return failed ? 1 : 0;
 }
