@@ -1737,6 +1737,26 @@ static void test_s3fifo_scan_resistance(void **state)
 	assert_int_equal(st.small_items + st.main_items, st.curr_items);
 }
 
+/* One read while in the small queue is enough: a working set read once
+ * after it was stored moves to main and outlives the same scan. */
+static void test_s3fifo_read_once_is_kept(void **state)
+{
+	struct cache_params p = s3_params();
+	struct cache_shard *s = fx_open(state, &p);
+	struct cache_item it;
+	unsigned i;
+	char key[32];
+
+	for (i = 0; i < WSET; i++) {
+		snprintf(key, sizeof(key), "w:%u", i);
+		put_1k(s, key, i);
+		assert_int_equal(get(s, key, 0, 0, &it), 0);
+	}
+	put_stream(s);
+	assert_true(wset_left(s) >= WSET * 9 / 10);
+	assert_true(stats_of(s).moved_to_main >= WSET * 9 / 10);
+}
+
 /* A prefetch is not a hit: a working set that is only prefetched, however
  * often, leaves with a scan of one-hit wonders as they do. */
 static void test_s3fifo_prefetch_is_not_a_hit(void **state)
@@ -3049,6 +3069,7 @@ int main(void)
 	};
 	const struct CMUnitTest s3fifo[] = {
 		T(test_s3fifo_scan_resistance),
+		T(test_s3fifo_read_once_is_kept),
 		T(test_s3fifo_prefetch_is_not_a_hit),
 		T(test_s3fifo_ghost),
 		T(test_s3fifo_all_hot),
