@@ -571,10 +571,11 @@ static inline bool ghost_fresh(const struct cache_shard *s, uint64_t sl)
 	return age <= s->st.curr_items;
 }
 
+#define BUCKET_ALL 0x55555u /* every slot, as the masks below number them */
+_Static_assert(BUCKET_SLOTS == 10, "BUCKET_ALL has a bit per slot");
+
 /* Slots of b whose top 16 bits, masked by m, equal w: bit 2i is set for
  * slot i. */
-#define BUCKET_ALL 0x55555u /* every slot */
-_Static_assert(BUCKET_SLOTS == 10, "BUCKET_ALL has a bit per slot");
 static inline unsigned bucket_cmp(const struct bucket *b, uint16_t m,
 				  uint16_t w)
 {
@@ -1616,12 +1617,6 @@ static inline int8_t bulk_candidate(const struct cache_shard *s,
 	return CAND_NEXT;
 }
 
-/*
- * The passes see the index before any request of the batch is resolved.
- * Resolving may reclaim an expired item (and trim its chain), which never
- * adds a key: a miss seen by the passes stays a miss, and a candidate is
- * checked again before it is trusted.
- */
 /* The passes that read nothing but the index: every bucket of n keys is
  * prefetched, then read for its candidate, whose item is prefetched. */
 static inline void bulk_locate(const struct cache_shard *s, unsigned n,
@@ -1652,6 +1647,12 @@ void cache_prefetch_bulk(const struct cache_shard *s, unsigned n,
 	bulk_locate(s, ML_MIN(n, CACHE_BULK_MAX), hv, b, cand);
 }
 
+/*
+ * The passes see the index before any request of the batch is resolved.
+ * Resolving may reclaim an expired item (and trim its chain), which never
+ * adds a key: a miss seen by the passes stays a miss, and a candidate is
+ * checked again before it is trusted.
+ */
 unsigned cache_get_bulk(struct cache_shard *s, unsigned n, const uint64_t *hv,
 			const char *const *key, const uint32_t *klen,
 			struct cache_item *out, int *rc)
