@@ -1094,36 +1094,44 @@ static inline uint32_t item_next(const struct cache_shard *s,
 static int evict_segment(struct cache_shard *s, enum queue q)
 {
 	uint32_t id = s->q[q].oldest;
-	uint64_t ahead_hv[EVICT_AHEAD];
-	uint32_t ahead = 0, nahead = 0, k = 0;
+	/* items decoded ahead of the one handled, with their key hashes */
+	struct {
+		struct item it;
+		uint64_t hv;
+	} ring[EVICT_AHEAD];
+	uint32_t next = 0, head = 0, n = 0;
 	struct seg *sg;
 
 	fifo_pop_oldest(s, q);
 	sg = &s->segs[id];
-	for (uint32_t off = 0; off < sg->used; k++) {
+	for (;;) {
 		struct item it;
 		struct pos pos;
 		uint64_t hv, sl, freq;
 
-		/* A second cursor runs EVICT_AHEAD items in front, hashing
-		 * keys and prefetching their buckets, so that the index
-		 * misses of a segment's items overlap instead of queueing.
-		 * Handling an item changes no other item's key or place. */
-		for (; nahead < EVICT_AHEAD && ahead < sg->used; nahead++) {
-			item_decode(s, id, ahead, &it);
-			ahead = item_next(s, &it, ahead);
-			if (*it.bits & ITEM_DEAD) /* and stays so */
+		/* Decoding runs EVICT_AHEAD items in front, hashing keys
+		 * and prefetching their buckets, so that the index misses of
+		 * a segment's items overlap instead of queueing. Handling an
+		 * item changes no other item's key, fields or place. */
+		for (; n < EVICT_AHEAD && next < sg->used; n++) {
+			unsigned r = (head + n) % EVICT_AHEAD;
+
+			item_decode(s, id, next, &ring[r].it);
+			next = item_next(s, &ring[r].it, next);
+			if (*ring[r].it.bits & ITEM_DEAD) /* and stays so */
 				continue;
-			hv = ml_hash(it.key, it.klen);
-			ahead_hv[(k + nahead) % EVICT_AHEAD] = hv;
-			__builtin_prefetch(pbucket(s, bucket_of(s, hv)));
+			ring[r].hv = ml_hash(ring[r].it.key, ring[r].it.klen);
+			__builtin_prefetch(
+				pbucket(s, bucket_of(s, ring[r].hv)));
 		}
-		nahead--;
-		item_decode(s, id, off, &it);
-		off = item_next(s, &it, off);
+		if (!n)
+			break;
+		it = ring[head].it;
+		hv = ring[head].hv;
+		head = (head + 1) % EVICT_AHEAD;
+		n--;
 		if (*it.bits & ITEM_DEAD)
 			continue;
-		hv = ahead_hv[k % EVICT_AHEAD];
 		if (!index_find_ref(s, hv, id,
 				    (uint32_t)(it.base - (uint8_t *)sg->data),
 				    &pos))

@@ -2753,8 +2753,10 @@ static void mk_store(struct mk *m, unsigned i, enum cache_mode mode,
 	bool cas_ok = true;
 	int rc;
 
-	if (join && e->present && e->vlen + vlen > MK_VMAX)
-		mode = CACHE_SET, join = false;
+	if (join && e->present && e->vlen + vlen > MK_VMAX) {
+		mode = CACHE_SET;
+		join = false;
+	}
 	mk_fill(m, val, vlen);
 	r.mode = mode;
 	r.flags = mk_below(m, 3) ? 0 : (uint32_t)mk_rand(m);
@@ -2780,14 +2782,14 @@ static void mk_store(struct mk *m, unsigned i, enum cache_mode mode,
 		if (mode == CACHE_ADD)
 			assert_true(!e->present || m->evicting);
 		if (join) { /* the old item keeps its flags and exptime */
-			const uint8_t *a = mode == CACHE_APPEND ? e->val : val;
-			const uint8_t *b = mode == CACHE_APPEND ? val : e->val;
-			uint32_t la = mode == CACHE_APPEND ? e->vlen : vlen;
-			uint32_t lb = mode == CACHE_APPEND ? vlen : e->vlen;
-
-			memcpy(joined, a, la);
-			memcpy(joined + la, b, lb);
-			mk_stored(m, i, &it, joined, la + lb, e->flags,
+			if (mode == CACHE_APPEND) {
+				memcpy(joined, e->val, e->vlen);
+				memcpy(joined + e->vlen, val, vlen);
+			} else {
+				memcpy(joined, val, vlen);
+				memcpy(joined + vlen, e->val, e->vlen);
+			}
+			mk_stored(m, i, &it, joined, e->vlen + vlen, e->flags,
 				  e->exptime);
 			return;
 		}
