@@ -19,8 +19,10 @@
  * silently, unless it starts with "get " or "gets " after at most 100
  * spaces; gat/gats get no such exception). */
 #define PROTO_LINE_MAX 2048
-/* Longest retrieval line accepted; past it the connection is closed. */
-#define PROTO_GET_LINE_MAX (64 * 1024)
+/* Longest get or gets line accepted (about 100,000 keys of 40 bytes);
+ * past it the connection is closed. memcached sets no bound: its memory
+ * grows to hundreds of times the line while it waits for the end. */
+#define PROTO_GET_LINE_MAX (4u << 20)
 /* Longest meta opaque token memcached accepts, its 'O' included. */
 #define PROTO_OPAQUE_MAX 32
 
@@ -116,6 +118,9 @@ struct proto_parser {
 	 * block is swallowed without being buffered. memcached sizes an
 	 * item as key + data + 59, plus 4 when the client flags are not 0. */
 	uint32_t item_size_max;
+	/* bytes at the start of the input known to hold no newline, so that
+	 * a long line is scanned once however many reads bring it */
+	uint32_t scanned;
 };
 
 /*

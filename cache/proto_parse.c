@@ -988,13 +988,18 @@ size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
 	 * it reads the line in one go: so call with all the bytes at hand.
 	 */
 	scan = ML_MIN(len, (size_t)PROTO_GET_LINE_MAX + 1);
-	nl = memchr(buf, '\n', scan);
+	if (ps->scanned > scan)
+		ps->scanned = 0; /* not the input of the last call */
+	nl = memchr(buf + ps->scanned, '\n', scan - ps->scanned);
+	ps->scanned = nl ? 0 : (uint32_t)scan;
 	at = nl ? (size_t)(nl - buf) : len;
 	if (unlikely(at > PROTO_LINE_MAX)) {
 		bool grow = line_may_grow(buf);
 
-		if (!nl && (!grow || len > PROTO_GET_LINE_MAX))
+		if (!nl && (!grow || len > PROTO_GET_LINE_MAX)) {
+			ps->scanned = 0;
 			return parse_close(req, len);
+		}
 		if (nl && !grow && at >= READ_WINDOW)
 			return parse_close(req, len);
 	}

@@ -1023,6 +1023,68 @@ static void test_long_lines(void **state)
 	}
 }
 
+/*
+ * A get line as long as the parser takes, of 12-byte keys, arriving in
+ * reads of a few KiB with one parser, as a connection brings it: every
+ * read but the last asks for more, and the last gives every key. Then the
+ * parser, told the newline-free bytes it has seen, is handed another
+ * input: a shorter one (the count no longer fits, so it starts over) and
+ * one whose newline sits just past the bytes already seen.
+ */
+static void test_long_get_in_reads(void **state)
+{
+	const size_t keys = (PROTO_GET_LINE_MAX - 6) / 13, step = 4093;
+	const size_t n = 4 + keys * 13 + 1;
+	struct proto_parser ps = {0};
+	uint32_t pos, off, klen;
+	struct proto_req r;
+	size_t have, got = 0, i;
+	char *buf = malloc(n + 1);
+
+	(void)state;
+	assert_non_null(buf);
+	memcpy(buf, "get", 3);
+	for (i = 0; i < keys; i++)
+		snprintf(buf + 3 + i * 13, 14, " k%011zu", i);
+	memcpy(buf + n - 2, "\r\n", 2);
+	assert_true(n <= PROTO_GET_LINE_MAX + 1);
+	for (have = ML_MIN(step, n);; have = ML_MIN(have + step, n)) {
+		got = proto_parse(&ps, buf, have, &r);
+		if (have == n)
+			break;
+		assert_int_equal(got, 0);
+		assert_int_equal(ps.scanned, have);
+	}
+	expect_reply(got, n, &r, PROTO_GET, NULL);
+	assert_int_equal(ps.scanned, 0);
+	pos = r.key_off;
+	for (i = 0; proto_next_key(buf, &r, &pos, &off, &klen); i++) {
+		char want[13];
+
+		snprintf(want, sizeof(want), "k%011zu", i);
+		assert_int_equal(klen, 12);
+		assert_memory_equal(buf + off, want, 12);
+	}
+	assert_int_equal(i, keys);
+
+	/* a stale count larger than the input is dropped */
+	assert_int_equal(proto_parse(&ps, buf, 40000, &r), 0);
+	assert_int_equal(ps.scanned, 40000);
+	memcpy(buf, "get a\r\n", 7);
+	expect_reply(proto_parse(&ps, buf, 7, &r), 7, &r, PROTO_GET, NULL);
+	assert_int_equal(r.klen, 1);
+
+	/* the newline right after the bytes seen is found */
+	memcpy(buf, "get ab", 6);
+	memset(buf + 6, ' ', 3000);
+	assert_int_equal(proto_parse(&ps, buf, 3006, &r), 0);
+	memcpy(buf + 3006, "\r\n", 2);
+	expect_reply(proto_parse(&ps, buf, 3008, &r), 3008, &r, PROTO_GET,
+		     NULL);
+	assert_int_equal(r.klen, 2);
+	free(buf);
+}
+
 /* ------------------------------------------------------------------------
  * Swallowing a data block too large for the cache
  * ---------------------------------------------------------------------- */
@@ -1425,6 +1487,7 @@ int main(void)
 		cmocka_unit_test(test_stream_whole),
 		cmocka_unit_test(test_stream_split),
 		cmocka_unit_test(test_stream_trickle),
+		cmocka_unit_test(test_long_get_in_reads),
 		cmocka_unit_test(test_close_split),
 	};
 
