@@ -79,8 +79,14 @@ struct dp_msg {
 
 enum { SLOT_WAIT, SLOT_READY };
 
+/* What a request is of its line: all of it, a key of a split retrieval
+ * (its reply cut from its END), or the END that closes one. */
+enum part { PART_NONE, PART_FIRST, PART_NEXT, PART_END };
+
 struct dp_slot {
 	uint8_t state;
+	uint8_t part; /* enum part */
+	bool flush;   /* UDP: memcached sends what it holds after this */
 	bool close;
 	struct dp_msg *msg; /* holds the reply */
 };
@@ -95,6 +101,7 @@ struct dp_conn {
 	bool pollout;	  /* the socket is full: EPOLLOUT wanted */
 	bool pollout_set; /* EPOLLOUT is what epoll has */
 	bool paused;	  /* EPOLLIN dropped: it may not take more now */
+	bool walked;	  /* UDP: a response went out since the last flush */
 	struct proto_parser ps;
 	char *rbuf;
 	size_t rlen, rcap;
@@ -106,6 +113,13 @@ struct dp_conn {
 	uint32_t waiting;      /* slots waiting for another core */
 	size_t held;	       /* reply bytes in ready slots */
 	uint64_t last_rx;      /* when input last made progress, seconds */
+	/* A split retrieval (see split_run()) is taken a key at a time while
+	 * the connection has room: its request stays at the head of rbuf
+	 * and split_pos is where its key walk stands. */
+	bool splitting;
+	bool runnable; /* input is left that only room stopped */
+	uint32_t split_pos;
+	struct proto_req split;
 	struct dp_conn *prev, *next;
 	/* UDP: where the reply goes */
 	struct sockaddr_storage peer;
@@ -369,6 +383,63 @@ static struct dp_conn *conn_new(struct dp_core *c, int fd, bool udp)
 
 static void udp_send(struct dp_core *c, struct dp_conn *k);
 
+/*
+ * UDP replies leave as memcached sends them. It holds a response per
+ * request (none for noreply or a quiet meta miss), and per key of a
+ * retrieval, the END joining the last key's; it sends what it holds after
+ * each retrieval and mn, and at the end of the datagram. Each response is
+ * a message, except that an empty one (a key that missed) is a bare
+ * header with a count of 0 when it comes first in what is sent, and
+ * nothing when it follows a response. udp_before() and udp_after() go
+ * around every reply appended to the output, in order; a key's reply
+ * waits there until the next key or the END shows where it ends.
+ */
+static void udp_response(struct dp_core *c, struct dp_conn *k)
+{
+	if (k->out.len || !k->walked)
+		udp_send(c, k);
+	k->out.len = 0;
+	k->walked = true;
+}
+
+static inline void udp_before(struct dp_core *c, struct dp_conn *k,
+			      enum part part)
+{
+	if (k->udp && part == PART_NEXT)
+		udp_response(c, k);
+}
+
+static inline void udp_after(struct dp_core *c, struct dp_conn *k,
+			     enum part part, bool flush)
+{
+	if (!k->udp)
+		return;
+	if (part == PART_END || (part == PART_NONE && k->out.len))
+		udp_response(c, k);
+	if (flush)
+		k->walked = false;
+}
+
+/* Whether memcached sends what it holds once this request is done. */
+static inline bool udp_flushes(const struct proto_req *req, enum part part)
+{
+	switch (req->cmd) {
+	case PROTO_GET:
+	case PROTO_GETS:
+	case PROTO_GAT:
+	case PROTO_GATS:
+	case PROTO_MN:
+		return part == PART_NONE;
+	default:
+		return part == PART_END;
+	}
+}
+
+static inline bool part_of_key(enum part part)
+{
+	return part == PART_FIRST || part == PART_NEXT;
+}
+
 /* Sends what is ready. Returns false when the connection was closed. */
 static bool conn_send(struct dp_core *c, struct dp_conn *k)
 {
@@ -409,12 +480,14 @@ static void conn_drain(struct dp_core *c, struct dp_conn *k)
 		if (s->state != SLOT_READY)
 			break;
 		k->held -= s->msg->reply.len;
-		if (!k->closed && !k->want_close && s->msg->reply.len) {
+		if (!k->closed && !k->want_close) {
+			udp_before(c, k, s->part);
 			if (proto_out_reserve(&k->out, s->msg->reply.len) ==
 			    0) {
 				memcpy(k->out.buf + k->out.len,
 				       s->msg->reply.buf, s->msg->reply.len);
 				k->out.len += s->msg->reply.len;
+				udp_after(c, k, s->part, s->flush);
 			} else {
 				k->want_close = true;
 			}
@@ -456,7 +529,7 @@ static void strip_end(struct proto_out *o, size_t from)
 
 /* Executes a request this core owns, answering in order. */
 static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
-		       const struct proto_req *req, bool part)
+		       const struct proto_req *req, enum part part)
 {
 	struct dp_msg *m;
 	struct dp_slot *s;
@@ -465,11 +538,15 @@ static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 
 	if (k->shead == k->stail) {
 		/* nothing ahead: straight to the output */
+		udp_before(c, k, part);
+		from = k->out.len;
 		rc = proto_execute(c->node, buf, req, &k->out);
-		if (part)
+		if (part_of_key(part))
 			strip_end(&k->out, from);
 		if (rc == -EPIPE || rc == -ENOMEM)
 			k->want_close = true;
+		else
+			udp_after(c, k, part, udp_flushes(req, part));
 		return;
 	}
 	m = msg_get(c);
@@ -481,18 +558,21 @@ static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 		return;
 	}
 	rc = proto_execute(c->node, buf, req, &m->reply);
-	if (part)
+	if (part_of_key(part))
 		strip_end(&m->reply, 0);
 	k->held += m->reply.len;
 	s->state = SLOT_READY;
 	s->close = rc == -EPIPE || rc == -ENOMEM;
+	s->part = (uint8_t)part;
+	s->flush = udp_flushes(req, part);
 	s->msg = m;
 	conn_drain(c, k);
 }
 
 /* Sends a request to the core that owns its key. */
 static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
-			const char *buf, const struct proto_req *req, bool part)
+			const char *buf, const struct proto_req *req,
+			enum part part)
 {
 	struct dp_msg *m = msg_get(c);
 	struct dp_slot *s = NULL;
@@ -508,18 +588,20 @@ static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
 	m->bytes.len = req->len;
 	m->req = *req;
 	m->kind = MSG_REQ;
-	m->strip_end = part;
+	m->strip_end = part_of_key(part);
 	m->conn = k;
 	m->slot = k->stail - 1;
 	s->state = SLOT_WAIT;
 	s->close = false;
+	s->part = (uint8_t)part;
+	s->flush = udp_flushes(req, part);
 	s->msg = NULL;
 	k->waiting++;
 	msg_send(c, owner, m);
 }
 
 static void exec_routed(struct dp_core *c, struct dp_conn *k, const char *buf,
-			const struct proto_req *req, bool part)
+			const struct proto_req *req, enum part part)
 {
 	unsigned owner = ml_hash_core(req->hv, ncores);
 
@@ -530,27 +612,38 @@ static void exec_routed(struct dp_core *c, struct dp_conn *k, const char *buf,
 }
 
 /*
- * A retrieval of keys that more than one core owns is split into one
- * request per key, each answered without its END, and one END at the
- * end; the slots keep them in the order the keys were given.
+ * A retrieval of keys that more than one core owns, or of more than one
+ * key over UDP, is split into one request per key, each answered without
+ * its END, and one END at the end; the slots keep them in the order the
+ * keys were given. The keys go out as long as the connection has room (a
+ * datagram's all at once), so a get of many thousand keys holds no more
+ * in flight than a pipeline does. buf is the retrieval's line. Returns
+ * whether every key went out.
  */
-static void exec_split(struct dp_core *c, struct dp_conn *k, const char *buf,
-		       const struct proto_req *req)
+static bool split_run(struct dp_core *c, struct dp_conn *k, const char *buf)
 {
 	static const char *const names[] = {[PROTO_GET] = "get",
 					    [PROTO_GETS] = "gets",
 					    [PROTO_GAT] = "gat",
 					    [PROTO_GATS] = "gats"};
-	uint32_t pos = req->key_off, off, klen;
-	char line[PROTO_KEY_MAX + 64];
-	struct proto_parser ps = {.item_size_max = k->ps.item_size_max};
-	struct proto_req one;
 	static const struct proto_req end_req = {
 		.cmd = PROTO_ERR, .err = "END\r\n", .len = 0};
+	const struct proto_req *req = &k->split;
+	struct proto_parser ps = {.item_size_max = k->ps.item_size_max};
+	char line[PROTO_KEY_MAX + 64];
+	uint32_t off, klen;
+	struct proto_req one;
 
-	while (proto_next_key(buf, req, &pos, &off, &klen)) {
+	while (!k->want_close && (k->udp || conn_can_take(k))) {
+		enum part part =
+			k->split_pos == req->key_off ? PART_FIRST : PART_NEXT;
 		int n;
 
+		if (!proto_next_key(buf, req, &k->split_pos, &off, &klen)) {
+			exec_local(c, k, "", &end_req, PART_END);
+			k->splitting = false;
+			return true;
+		}
 		if (req->cmd == PROTO_GAT || req->cmd == PROTO_GATS)
 			n = snprintf(line, sizeof(line), "%s %lld ",
 				     names[req->cmd], (long long)req->exptime);
@@ -561,9 +654,19 @@ static void exec_split(struct dp_core *c, struct dp_conn *k, const char *buf,
 		memcpy(line + n + klen, "\r\n", 2);
 		if (proto_parse(&ps, line, (size_t)n + klen + 2, &one) == 0)
 			continue;
-		exec_routed(c, k, line, &one, true);
+		exec_routed(c, k, line, &one, part);
+		k->last_rx = now_sec();
 	}
-	exec_local(c, k, "", &end_req, false);
+	return false;
+}
+
+/* Whether a retrieval has more than one key. */
+static bool keys_many(const char *buf, const struct proto_req *req)
+{
+	uint32_t pos = req->key_off, off, klen;
+
+	return proto_next_key(buf, req, &pos, &off, &klen) &&
+	       proto_next_key(buf, req, &pos, &off, &klen);
 }
 
 /* Whether a retrieval's keys all belong to one core. */
@@ -602,7 +705,7 @@ static void flush_broadcast(struct dp_core *c, const char *buf,
 	}
 }
 
-static void handle_request(struct dp_core *c, struct dp_conn *k,
+static bool handle_request(struct dp_core *c, struct dp_conn *k,
 			   const char *buf, const struct proto_req *req)
 {
 	switch (req->cmd) {
@@ -610,17 +713,20 @@ static void handle_request(struct dp_core *c, struct dp_conn *k,
 	case PROTO_GETS:
 	case PROTO_GAT:
 	case PROTO_GATS:
-		if (ncores > 1 && req->keys_end > req->key_off &&
-		    !keys_one_core(buf, req)) {
-			exec_split(c, k, buf, req);
-			return;
+		if (k->udp ? keys_many(buf, req)
+			   : ncores > 1 && req->keys_end > req->key_off &&
+				     !keys_one_core(buf, req)) {
+			k->split = *req;
+			k->split_pos = req->key_off;
+			k->splitting = true;
+			return split_run(c, k, buf);
 		}
 		if (req->keys_end == req->key_off) {
-			exec_local(c, k, buf, req, false);
-			return;
+			exec_local(c, k, buf, req, PART_NONE);
+			return true;
 		}
-		exec_routed(c, k, buf, req, false);
-		return;
+		exec_routed(c, k, buf, req, PART_NONE);
+		return true;
 	case PROTO_SET:
 	case PROTO_ADD:
 	case PROTO_REPLACE:
@@ -636,43 +742,58 @@ static void handle_request(struct dp_core *c, struct dp_conn *k,
 	case PROTO_MD:
 	case PROTO_MA:
 	case PROTO_ME:
-		exec_routed(c, k, buf, req, false);
-		return;
+		exec_routed(c, k, buf, req, PART_NONE);
+		return true;
 	case PROTO_FLUSH_ALL:
 		if (ncores > 1)
 			flush_broadcast(c, buf, req);
-		exec_local(c, k, buf, req, false);
-		return;
+		exec_local(c, k, buf, req, PART_NONE);
+		return true;
 	default:
 		/* errors, stats, version, verbosity, mn, quit: this core */
-		exec_local(c, k, buf, req, false);
-		return;
+		exec_local(c, k, buf, req, PART_NONE);
+		return true;
 	}
 }
 
-/* Parses and runs what the connection's buffer holds, as far as it may
- * take requests now (a datagram is taken whole). Returns bytes used. */
-static size_t conn_parse(struct dp_core *c, struct dp_conn *k)
+/*
+ * Parses and runs what the connection's buffer holds, as far as it may
+ * take requests now (a datagram is taken whole). A split retrieval that
+ * runs out of room stays at the head of the buffer, to go on first next
+ * time. Sets k->runnable when input is left that only room stopped.
+ */
+static void conn_parse(struct dp_core *c, struct dp_conn *k)
 {
 	size_t off = 0;
 
-	while (off < k->rlen && (k->udp ? !k->want_close : conn_can_take(k))) {
+	k->runnable = false;
+	while (off < k->rlen) {
 		struct proto_req req;
-		size_t n =
-			proto_parse(&k->ps, k->rbuf + off, k->rlen - off, &req);
+		size_t n;
 
+		if (k->udp ? k->want_close : !conn_can_take(k)) {
+			k->runnable = !k->want_close;
+			break;
+		}
+		if (k->splitting) {
+			if (!split_run(c, k, k->rbuf + off))
+				continue; /* out of room: the check above */
+			off += k->split.len;
+			continue;
+		}
+		n = proto_parse(&k->ps, k->rbuf + off, k->rlen - off, &req);
 		if (n == 0)
 			break;
-		if (req.cmd != PROTO_NONE)
-			handle_request(c, k, k->rbuf + off, &req);
-		off += n;
 		k->last_rx = now_sec();
+		if (req.cmd != PROTO_NONE &&
+		    !handle_request(c, k, k->rbuf + off, &req))
+			continue;
+		off += n;
 	}
 	if (off) {
 		memmove(k->rbuf, k->rbuf + off, k->rlen - off);
 		k->rlen -= off;
 	}
-	return off;
 }
 
 /* The most a connection buffers: a command line and the largest item. */
@@ -705,18 +826,20 @@ static void conn_interest(struct dp_core *c, struct dp_conn *k)
 static bool conn_progress(struct dp_core *c, struct dp_conn *k)
 {
 	for (int round = 0; round < 4; round++) {
-		size_t used = conn_parse(c, k);
-
+		conn_parse(c, k);
 		if (!conn_send(c, k))
 			return false;
-		if (!used || !k->rlen || !conn_can_take(k))
+		if (!k->runnable || !conn_can_take(k))
 			break;
 	}
-	if ((k->want_close || k->eof) && k->shead == k->stail &&
+	if ((k->want_close || k->eof) && !k->runnable && k->shead == k->stail &&
 	    k->out_sent == k->out.len) {
 		conn_close(c, k);
 		return false;
 	}
+	/* input it could run now comes back at once through EPOLLOUT */
+	if (k->runnable && conn_can_take(k))
+		k->pollout = true;
 	conn_interest(c, k);
 	return true;
 }
@@ -792,11 +915,21 @@ static void do_accept(struct dp_core *c, int lfd)
  * UDP
  * ---------------------------------------------------------------------- */
 
+/* Sends the output as one message; an empty one is a bare header whose
+ * count is 0. */
 static void udp_send(struct dp_core *c, struct dp_conn *k)
 {
 	unsigned count = proto_udp_count(k->out.len);
 	char d[PROTO_UDP_MTU];
 
+	if (count == 0) {
+		struct proto_udp_hdr h = {.req_id = k->req_id};
+
+		proto_udp_write(d, &h);
+		if (sendto(k->ufd, d, PROTO_UDP_HDR, 0,
+			   (struct sockaddr *)&k->peer, k->peerlen) > 0)
+			c->cs.bytes_written += PROTO_UDP_HDR;
+	}
 	for (unsigned seq = 0; seq < count; seq++) {
 		size_t n = proto_udp_frame(d, k->req_id, k->out.buf, k->out.len,
 					   seq);
@@ -810,8 +943,8 @@ static void udp_send(struct dp_core *c, struct dp_conn *k)
 	k->out.len = 0;
 }
 
-/* One datagram: one request (or a few), answered as one message once
- * every reply is in. */
+/* One datagram: one request or a few, each answered with a message of
+ * its own (one or more datagrams), in order, as memcached does. */
 static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
 			 const struct sockaddr_storage *peer, socklen_t plen)
 {

@@ -544,8 +544,8 @@ class UdpClient(_Socket):
         they began to arrive. Returns a UdpReply.
 
         lenient: ignore header-only datagrams with a count of 0, which
-        memcached 1.6.18 sends for some multi-key gets in a datagram that
-        holds more than one request (a quirk no client needs)."""
+        memcached (and so memlaned) sends for a multi-key get whose first
+        key misses; test_udp.py checks where they come."""
         self.send(req_id, body)
         return self.collect(req_id, done, timeout, settle, lenient)
 

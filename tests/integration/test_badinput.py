@@ -9,8 +9,9 @@ random_input_like_memcached: random bytes, command-shaped garbage and
 half_close_answered: requests followed by the client's FIN are answered
     before the close.
 oversized_lines: lines past the limits (closed without a reply, like
-    memcached), long get lines and values over -I (answered like
-    memcached), each followed by a clean client.
+    memcached), long get lines, a get of 100,000 keys spread over both
+    cores and values over -I (answered like memcached), a get line past
+    memlane's 4 MiB (closed), each followed by a clean client.
 connection_flood: -c 20 and 40 connections: the extra ones are turned
     away, the others keep working, stats counts them, and the slots come
     back when connections close.
@@ -35,6 +36,9 @@ import harness  # noqa: E402
 from harness import check, show
 
 LARGE = 512 * 1024
+# What one oversized request may add to memlaned's RSS: the largest line
+# or item it buffers, with room to spare.
+RSS_GROWTH_MAX = 48 << 20
 
 
 def healthy(srv, what):
@@ -331,7 +335,7 @@ def read_for(port, data, closes):
 def oversized_lines():
     item_max = 1 << 20
     keys = b" ".join(b"key%05d" % i for i in range(600))
-    CLOSE, EITHER = "close", "either"
+    CLOSE, EITHER, SAME = "close", "either", "same"
     cases = [
         # (what, bytes, how memcached answers: CLOSE, EITHER or the reply)
         ("a 3000-byte command line with no end",
@@ -344,10 +348,13 @@ def oversized_lines():
          b"get " + keys + b"\r\n", b"END\r\nMN\r\n"),
         ("a get line of 60 kB",
          b"get " + b"k " * 30000 + b"\r\n", b"END\r\nMN\r\n"),
-        # memcached reads get lines of any length; memlane stops at 64 kB
-        # (PROTO_GET_LINE_MAX) and closes.
         ("a get line of 300 kB",
-         b"get " + b"k " * 150000 + b"\r\n", EITHER),
+         b"get " + b"k " * 150000 + b"\r\n", b"END\r\nMN\r\n"),
+        ("a get of 100,000 keys (1 MB), one in seven stored, on both cores",
+         b"".join(b"set key%06d 0 0 %d\r\n%d\r\n" % (i, len(b"%d" % i), i)
+                  for i in range(0, 100000, 7)) +
+         b"get " + b" ".join(b"key%06d" % i for i in range(100000)) +
+         b"\r\n", SAME),
         ("a 250-byte key", b"get " + b"k" * 250 + b"\r\n",
          b"END\r\nMN\r\n"),
         ("a 251-byte key", b"get " + b"k" * 251 + b"\r\n",
@@ -368,6 +375,7 @@ def oversized_lines():
     with harness.Servers(ref, srv):
         for what, data, want in cases:
             closes = want == CLOSE
+            rss = srv.rss()
             exp, exp_closed = read_for(ref.port, data, closes)
             check(exp_closed == closes and
                   (not isinstance(want, bytes) or exp == want),
@@ -385,7 +393,20 @@ def oversized_lines():
                                        else "kept it", show(got)))
                 check(got == exp, "%s: expected %s, got %s"
                       % (what, show(exp), show(got)))
+            # a split retrieval holds no more in flight than a pipeline
+            check(srv.rss() - rss < RSS_GROWTH_MAX,
+                  "%s: memlaned's RSS grew from %d MB to %d MB"
+                  % (what, rss >> 20, srv.rss() >> 20))
             healthy(srv, what)
+        # memcached reads get lines of any length, its memory growing to
+        # hundreds of times the line; memlane closes past 4 MiB
+        # (PROTO_GET_LINE_MAX), without a reply.
+        what = "a get line of 4.5 MB"
+        got, got_closed = read_for(
+            srv.port, b"get " + b"k " * (9 << 19) + b"\r\n", True)
+        check(got_closed and not got, "%s: expected a close, got %s"
+              " (closed: %s)" % (what, show(got), got_closed))
+        healthy(srv, what)
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """memlaned over UDP: framing, request ids, replies split into datagrams,
-multi-key gets whose keys live on different cores, bad datagrams.
+multi-key gets whose keys live on different cores, messages cut where
+memcached cuts them (compared datagram by datagram with memcached), bad
+datagrams.
 
 memlaned runs with -t 2 and -U; values are stored over TCP or UDP and read
 back over UDP, and every reply is compared with what the stored data says
@@ -10,12 +12,13 @@ sequence number below its count, a reserved field of 0, and be at most
 """
 
 import sys
+import time
 
 # Keep the source tree free of bytecode caches.
 sys.dont_write_bytecode = True
 
 import harness  # noqa: E402
-from harness import check, show
+from harness import check, fail, show
 
 MTU_PAYLOAD = harness.UDP_MTU - harness.UDP_HDR.size
 
@@ -153,6 +156,87 @@ def udp_multiget_across_cores():
             check_reply("40 mg in one datagram", rep, bytes(want))
 
 
+def datagrams(u, rid, body, timeout=harness.IO_TIMEOUT):
+    """Sends body and then mn in one datagram; returns every datagram of
+    the reply as (seq, count, payload), up to the sentinel's MN and any
+    strays within a short wait after it."""
+    u.send(rid, body + b"mn\r\n")
+    out = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        d = u.recv(max(0.0, deadline - time.time()))
+        if d is None:
+            break
+        r, seq, count, res = harness.UDP_HDR.unpack_from(d)
+        check(r == rid and res == 0, "%s: header id=%d reserved=%d"
+              % (show(body, 60), r, res))
+        out.append((seq, count, d[8:]))
+        if d[8:] == b"MN\r\n":
+            while True:
+                d = u.recv(0.05)
+                if d is None:
+                    return out
+                out.append(harness.UDP_HDR.unpack_from(d)[1:3] + (d[8:],))
+    fail("%s: no MN within %ds; got %r" % (show(body, 60), timeout, out))
+
+
+def dgram_text(ds, n):
+    if n >= len(ds):
+        return "nothing"
+    seq, count, payload = ds[n]
+    return "seq %d of %d: %s" % (seq, count, show(payload, 120))
+
+
+def udp_messages_like_memcached():
+    """Datagram by datagram, replies come as memcached 1.6 sends them:
+    each request's reply a message of its own; each key of a multi-key
+    retrieval its own message, END with the last key; a first key that
+    misses gives a bare header with a count of 0, a later miss nothing."""
+    big = bytes(range(256)) * 12
+    values = {b"a": (0, b"x"), b"b": (5, b"yy"), b"big": (9, big)}
+    values.update({b"m%02d" % i: (i, b"v%d" % i) for i in range(0, 40, 3)})
+    many = b" ".join(b"m%02d" % i for i in range(40))
+    bodies = [
+        b"get a zz b\r\n",
+        b"get zz a\r\n",
+        b"get zz yy a b\r\n",
+        b"get zz yy\r\n",
+        b"get a zz\r\nget zz a\r\nget zz\r\n",
+        b"gat 0 a b\r\nbogus\r\nset c 0 0 1 noreply\r\nz\r\nget c\r\n",
+        b"mg zz v q\r\nmg a v\r\nget zz big a\r\nget big big\r\n",
+        b"get " + many + b"\r\n",
+        b"gat 0 zz " + many + b"\r\ndelete c\r\ntouch b 0\r\n",
+        # what memcached holds before a get decides whether its first
+        # missing key sends a bare header: a reply does not, a response
+        # that was sent (mn, a get) or none at all (noreply, quiet) does
+        b"mn\r\nget zz a\r\nset k 0 0 1\r\nv\r\nget zz a\r\n",
+        b"set k 0 0 1 noreply\r\nv\r\nget zz a\r\n",
+        b"ms k 1 q\r\nv\r\nmd zz q\r\nget zz a\r\n",
+        b"delete zz noreply\r\nget zz yy a zz\r\nmd zz\r\nget zz a\r\n",
+        b"get a\r\nget zz a\r\nincr zz 1\r\nget zz zz\r\n",
+    ]
+    ref = harness.Server("memcached", udp=True, threads=1)
+    srvs = [harness.Server("memlaned", udp=True, threads=t) for t in (1, 2)]
+    with harness.Servers(ref, *srvs):
+        for srv in [ref] + srvs:
+            store_tcp(srv, values)
+        with harness.UdpClient(ref.udp_port) as u:
+            want = [datagrams(u, 100 + i, b) for i, b in enumerate(bodies)]
+        for srv in srvs:
+            with harness.UdpClient(srv.udp_port) as u:
+                for i, b in enumerate(bodies):
+                    got = datagrams(u, 100 + i, b)
+                    if got == want[i]:
+                        continue
+                    n = next((j for j, (x, y) in enumerate(zip(got, want[i]))
+                              if x != y), min(len(got), len(want[i])))
+                    fail("%s, %s: datagram %d of %d differs (memcached"
+                         " sends %d):\n  memcached %s\n  memlaned  %s"
+                         % (srv.name(), show(b, 80), n, len(got),
+                            len(want[i]), dgram_text(want[i], n),
+                            dgram_text(got, n)))
+
+
 def udp_large_value():
     """A reply far larger than a datagram: every part present once, each
     at most 1400 bytes, and the count memcached would send."""
@@ -246,4 +330,5 @@ def udp_bad_datagrams():
 
 if __name__ == "__main__":
     harness.run_checks([udp_request_ids, udp_multiget_across_cores,
-                        udp_large_value, udp_bad_datagrams])
+                        udp_messages_like_memcached, udp_large_value,
+                        udp_bad_datagrams])
