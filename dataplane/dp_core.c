@@ -239,8 +239,12 @@ static void msg_send(struct dp_core *c, unsigned dst, struct dp_msg *m)
 	c->outq_tail[dst] = m;
 }
 
-/* Moves queued messages onto the rings, BURST at a time, in order.
- * Returns whether any stayed queued (a ring was full). */
+/*
+ * Moves queued messages onto the rings, BURST at a time, in order.
+ * Returns whether any stayed queued (a ring was full). A message on a
+ * ring belongs to the other core at once, which may already be reusing
+ * its next field: the queue's rest is taken before the enqueue.
+ */
 static bool outq_flush(struct dp_core *c)
 {
 	bool left = false;
@@ -257,8 +261,7 @@ static bool outq_flush(struct dp_core *c)
 							 NULL);
 			if (sent)
 				c->kick[d] = true;
-			for (unsigned i = 0; i < sent; i++)
-				c->outq[d] = c->outq[d]->next;
+			c->outq[d] = sent == n ? m : burst[sent];
 			if (sent < n)
 				break;
 		}
