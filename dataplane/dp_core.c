@@ -747,6 +747,15 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 	case PROTO_ME:
 		exec_routed(c, k, buf, req, PART_NONE);
 		return true;
+	case PROTO_ERR:
+		/* a set or ms too large for the cache drops the key's old
+		 * value, in the shard that owns it */
+		if (req->klen) {
+			exec_routed(c, k, buf, req, PART_NONE);
+			return true;
+		}
+		exec_local(c, k, buf, req, PART_NONE);
+		return true;
 	case PROTO_FLUSH_ALL:
 		if (ncores > 1)
 			flush_broadcast(c, buf, req);

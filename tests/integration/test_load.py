@@ -9,10 +9,16 @@ hash, so a per-connection model predicts every reply byte for byte: the
 opaques prove that replies come back in request order, the values that no
 write was lost or crossed over. Zero mismatches are allowed.
 
+deep_pipeline_like_memcached: 6,000 requests of every kind written at
+once on one connection to memcached and to memlaned -t 1 and -t 2; the
+reply streams must be the same bytes (memlaned holds back what its
+in-flight limits do not yet allow).
+
 cas_race: two clients race cas (and meta ms with C) on one key, round
 after round; each round exactly one wins and the value is the winner's.
 """
 
+import base64
 import collections
 import os
 import selectors
@@ -252,6 +258,82 @@ def load_pipelined_model():
                 c.sock.close()
 
 
+def deep_pipeline_request(rnd, keys):
+    """One random request of the deep pipeline."""
+    k = rnd.choice(keys)
+    v = b"%d" % rnd.randrange(10 ** rnd.randrange(1, 9))
+    if rnd.random() < 0.003:
+        # too large: refused, and its key's old value dropped
+        return b"set %s 0 0 2000000 noreply\r\n%s\r\n" % (k, b"x" * 2000000)
+    return rnd.choice([
+        b"set %s 0 0 %d\r\n%s\r\n" % (k, len(v), v),
+        b"set %s 0 0 %d noreply\r\n%s\r\n" % (k, len(v), v),
+        b"get %s\r\n" % k,
+        b"get %s\r\n" % b" ".join(rnd.sample(keys, 6)),
+        b"mg %s v f k O%d\r\n" % (k, rnd.randrange(1000)),
+        b"mg %s b v k\r\n" % base64.b64encode(k),
+        b"mg %s v q\r\n" % k,
+        b"ms %s %d T0 F3\r\n%s\r\n" % (k, len(v), v),
+        b"md %s q\r\n" % k,
+        b"incr %s 7\r\n" % k,
+        b"ma %s D2 v\r\n" % k,
+        b"delete %s noreply\r\n" % k,
+        b"append %s 0 0 1\r\nz\r\n" % k,
+        b"touch %s 0\r\n" % k,
+        b"bogus %s\r\n" % k,
+        b"mn\r\n",
+    ])
+
+
+def exchange(port, data):
+    """Writes data on one connection while reading, then half-closes and
+    reads until the server closes. Returns every byte it answered."""
+    sock = socket.create_connection((harness.HOST, port), 10)
+    sock.setblocking(False)
+    out = memoryview(data)
+    got = bytearray()
+    deadline = time.time() + 60
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    try:
+        while time.time() < deadline:
+            for _, ev in sel.select(0.5):
+                if ev & selectors.EVENT_WRITE and out:
+                    out = out[sock.send(out[:1 << 16]):]
+                    if not out:
+                        sock.shutdown(socket.SHUT_WR)
+                        sel.modify(sock, selectors.EVENT_READ)
+                if ev & selectors.EVENT_READ:
+                    b = sock.recv(1 << 20)
+                    if not b:
+                        return bytes(got)
+                    got += b
+        harness.fail("no close within 60 s; %d bytes of input left, %d"
+                     " answered" % (len(out), len(got)))
+    finally:
+        sel.close()
+        sock.close()
+
+
+def deep_pipeline_like_memcached():
+    """6,000 requests of every kind in one write, keys on both cores:
+    requests that memlaned's in-flight limits hold back wait their turn,
+    and the reply stream must be memcached's, byte for byte."""
+    rnd = harness.seeded_random("deep_pipeline")
+    keys = [b"dp%04d" % i for i in range(300)]
+    data = b"".join(deep_pipeline_request(rnd, keys) for _ in range(6000))
+    ref = harness.Server("memcached", threads=1, mem_mb=64)
+    srvs = [harness.Server("memlaned", threads=t, mem_mb=64) for t in (1, 2)]
+    with harness.Servers(ref, *srvs):
+        want = exchange(ref.port, data)
+        check(want.count(b"\r\n") > 5000, "memcached answered only %s"
+              % show(want))
+        for srv in srvs:
+            got = exchange(srv.port, data)
+            check(got == want, "%s: %s" % (srv.name(),
+                                          harness.diff_text(want, got)))
+
+
 def cas_race():
     rounds = int(os.environ.get("ML_CAS_ROUNDS", "300"))
     with harness.Server("memlaned", threads=2) as srv:
@@ -337,4 +419,5 @@ def cas_race():
 
 
 if __name__ == "__main__":
-    harness.run_checks([load_pipelined_model, cas_race])
+    harness.run_checks([load_pipelined_model, deep_pipeline_like_memcached,
+                        cas_race])
