@@ -425,6 +425,26 @@ struct cache_shard *proto_node_shard(struct proto_node *n, unsigned i)
 	return i < n->nshards ? n->shards[i] : NULL;
 }
 
+void proto_prefetch(const struct proto_node *n, unsigned cnt,
+		    const uint64_t *hv)
+{
+	uint64_t mine[CACHE_BULK_MAX];
+
+	if (n->nshards == 1) {
+		cache_prefetch_bulk(n->shards[0], cnt, hv);
+		return;
+	}
+	for (unsigned s = 0; s < n->nshards; s++) {
+		unsigned m = 0;
+
+		for (unsigned i = 0; i < cnt && m < CACHE_BULK_MAX; i++)
+			if (ml_hash_core(hv[i], n->nshards) == s)
+				mine[m++] = hv[i];
+		if (m)
+			cache_prefetch_bulk(n->shards[s], m, mine);
+	}
+}
+
 void proto_node_set_conn_stats(struct proto_node *n,
 			       const struct proto_conn_stats *cs)
 {

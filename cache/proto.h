@@ -212,6 +212,14 @@ void proto_node_free(struct proto_node *n);
  * flush_all. */
 void proto_node_set_time(struct proto_node *n, uint32_t now);
 struct cache_shard *proto_node_shard(struct proto_node *n, unsigned i);
+/*
+ * Brings into cache what requests for keys of these hashes will read
+ * first (at most CACHE_BULK_MAX per shard are taken), so that a pipeline's
+ * misses overlap instead of queueing one behind another. Changes nothing
+ * and counts nothing. Call it for requests about to run, in any order.
+ */
+void proto_prefetch(const struct proto_node *n, unsigned cnt,
+		    const uint64_t *hv);
 
 /* A growable reply buffer, owned by its connection. */
 struct proto_out {

@@ -57,6 +57,7 @@
 #define WAIT_MS	     100  /* longest sleep: the stop flag's delay */
 #define SWEEP_BUDGET 1024 /* index buckets inspected per second */
 #define DRAIN_MS     200  /* flushing replies at stop */
+#define AHEAD_MAX    32	  /* requests parsed before they run, to prefetch */
 
 enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE };
 
@@ -120,6 +121,10 @@ struct dp_conn {
 	bool runnable; /* input is left that only room stopped */
 	uint32_t split_pos;
 	struct proto_req split;
+	/* requests parsed ahead that room kept from running, in order, the
+	 * first at the head of rbuf (made when first needed) */
+	struct proto_req *left;
+	uint32_t nleft;
 	struct dp_conn *prev, *next;
 	/* UDP: where the reply goes */
 	struct sockaddr_storage peer;
@@ -150,7 +155,8 @@ struct dp_core {
 	uint64_t last_tick;
 	uint64_t udp_dropped;
 	char *dgram;
-	bool quiet; /* stopping: no new input */
+	bool quiet;			   /* stopping: no new input */
+	struct proto_req ahead[AHEAD_MAX]; /* parsed, not yet run */
 } ML_CACHE_ALIGNED;
 
 static const struct dp_config *cfg;
@@ -339,6 +345,7 @@ static void conn_release(struct dp_core *c, struct dp_conn *k)
 		k->shead++;
 	}
 	conn_unlink(k);
+	free(k->left);
 	free(k->rbuf);
 	free(k->slots);
 	proto_out_free(&k->out);
@@ -769,19 +776,52 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 }
 
 /*
+ * Parses up to AHEAD_MAX requests from rbuf + off into c->ahead and
+ * prefetches what those this core owns will read, so that a pipeline's
+ * cache misses overlap. Returns how many it parsed.
+ */
+static unsigned conn_parse_ahead(struct dp_core *c, struct dp_conn *k,
+				 size_t off)
+{
+	uint64_t hv[AHEAD_MAX];
+	unsigned n = 0, nh = 0;
+
+	while (n < AHEAD_MAX && off < k->rlen) {
+		struct proto_req *r = &c->ahead[n];
+		size_t got =
+			proto_parse(&k->ps, k->rbuf + off, k->rlen - off, r);
+
+		if (got == 0)
+			break;
+		off += got;
+		n++;
+		if (r->klen && ml_hash_core(r->hv, ncores) == c->id)
+			hv[nh++] = r->hv;
+		if (r->close || r->cmd == PROTO_QUIT)
+			break; /* nothing after it runs */
+	}
+	if (nh > 1)
+		proto_prefetch(c->node, nh, hv);
+	return n;
+}
+
+/*
  * Parses and runs what the connection's buffer holds, as far as it may
- * take requests now (a datagram is taken whole). A split retrieval that
- * runs out of room stays at the head of the buffer, to go on first next
- * time. Sets k->runnable when input is left that only room stopped.
+ * take requests now (a datagram is taken whole). Requests are parsed
+ * AHEAD_MAX at a time and prefetched; those that room keeps from running
+ * wait in k->left, and a split retrieval that runs out of room stays at
+ * the head of the buffer, to go on first next time. Sets k->runnable when
+ * input is left that only room stopped.
  */
 static void conn_parse(struct dp_core *c, struct dp_conn *k)
 {
+	struct proto_req *q = k->left;
+	unsigned qh = 0, qn = k->nleft;
 	size_t off = 0;
 
 	k->runnable = false;
 	while (off < k->rlen) {
-		struct proto_req req;
-		size_t n;
+		struct proto_req *req;
 
 		if (k->udp ? k->want_close : !conn_can_take(k)) {
 			k->runnable = !k->want_close;
@@ -793,14 +833,28 @@ static void conn_parse(struct dp_core *c, struct dp_conn *k)
 			off += k->split.len;
 			continue;
 		}
-		n = proto_parse(&k->ps, k->rbuf + off, k->rlen - off, &req);
-		if (n == 0)
-			break;
+		if (qh == qn) {
+			q = c->ahead;
+			qh = 0;
+			qn = conn_parse_ahead(c, k, off);
+			if (qn == 0)
+				break;
+		}
+		req = &q[qh++];
 		k->last_rx = now_sec();
-		if (req.cmd != PROTO_NONE &&
-		    !handle_request(c, k, k->rbuf + off, &req))
+		if (req->cmd != PROTO_NONE &&
+		    !handle_request(c, k, k->rbuf + off, req))
 			continue;
-		off += n;
+		off += req->len;
+	}
+	k->nleft = qn - qh;
+	if (k->nleft && !k->left)
+		k->left = malloc(sizeof(*k->left) * AHEAD_MAX);
+	if (k->nleft && !k->left) {
+		k->nleft = 0;
+		k->want_close = true;
+	} else if (k->nleft) {
+		memmove(k->left, q + qh, sizeof(*q) * k->nleft);
 	}
 	if (off) {
 		memmove(k->rbuf, k->rbuf + off, k->rlen - off);
@@ -1057,6 +1111,21 @@ static void on_reply(struct dp_core *c, struct dp_msg *m)
 	conn_progress(c, k);
 }
 
+/* Prefetches for the requests among a burst of messages, as
+ * conn_parse_ahead() does for a connection's. */
+static void prefetch_requests(struct dp_core *c, struct dp_msg *const *m,
+			      unsigned n)
+{
+	uint64_t hv[BURST];
+	unsigned nh = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (m[i]->kind == MSG_REQ && m[i]->req.klen)
+			hv[nh++] = m[i]->req.hv;
+	if (nh > 1)
+		proto_prefetch(c->node, nh, hv);
+}
+
 static unsigned rings_drain(struct dp_core *c)
 {
 	struct dp_msg *burst[BURST];
@@ -1070,6 +1139,7 @@ static unsigned rings_drain(struct dp_core *c)
 		n = rte_ring_sc_dequeue_burst(c->from[src], (void **)burst,
 					      BURST, NULL);
 		total += n;
+		prefetch_requests(c, burst, n);
 		for (unsigned i = 0; i < n; i++) {
 			struct dp_msg *m = burst[i];
 

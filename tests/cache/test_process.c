@@ -1357,6 +1357,53 @@ static void test_cas_unique_shards(void **state)
 	       "DELETED\r\nEN\r\nTOUCHED\r\nHD t10\r\n");
 }
 
+/*
+ * proto_prefetch() on both shards, for stored and missing keys and more
+ * keys than one bulk takes: nothing counted, nothing marked as fetched,
+ * nothing lost or changed.
+ */
+static void test_prefetch_changes_nothing(void **state)
+{
+	static const char *const counters[] = {
+		"cmd_get",    "get_hits",    "get_misses", "cmd_touch",
+		"curr_items", "total_items", "bytes",	   "evictions"};
+	struct fx *f = *state;
+	long long before[ML_ARRAY_SIZE(counters)];
+	uint64_t hv[150];
+	char cmd[96];
+	unsigned i;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(cmd, sizeof(cmd), "set pf%u %u 0 3\r\nv%02u\r\n", i, i,
+			 i);
+		EXPECT(f, cmd, "STORED\r\n");
+	}
+	run(f, "stats\r\n");
+	for (i = 0; i < ML_ARRAY_SIZE(counters); i++)
+		before[i] = stat_of(f->reply, counters[i]);
+	for (i = 0; i < ML_ARRAY_SIZE(hv); i++) {
+		int n = snprintf(cmd, sizeof(cmd), "pf%u", i);
+
+		hv[i] = ml_hash(cmd, (size_t)n);
+	}
+	proto_prefetch(f->n, ML_ARRAY_SIZE(hv), hv);
+	proto_prefetch(f->n, 2, hv + 148);
+	run(f, "stats\r\n");
+	for (i = 0; i < ML_ARRAY_SIZE(counters); i++)
+		assert_int_equal(stat_of(f->reply, counters[i]), before[i]);
+	for (i = 0; i < 150; i++) {
+		char want[96];
+
+		snprintf(cmd, sizeof(cmd), "mg pf%u h v f\r\n", i);
+		if (i < 100)
+			snprintf(want, sizeof(want), "VA 3 h0 f%u\r\nv%02u\r\n",
+				 i, i);
+		else
+			snprintf(want, sizeof(want), "EN\r\n");
+		EXPECT(f, cmd, want);
+	}
+}
+
 /* One node per core: each with one shard and its own CAS id, and stats
  * on any of them sums all (what memlaned runs). */
 static void test_node_peers(void **state)
@@ -1483,6 +1530,8 @@ int main(void)
 		T1(test_me),
 		T1(test_base64_keys),
 		T2(test_cas_unique_shards),
+		T2(test_prefetch_changes_nothing),
+		T1(test_prefetch_changes_nothing),
 		cmocka_unit_test(test_node_params),
 		cmocka_unit_test(test_node_peers),
 	};
