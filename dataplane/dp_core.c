@@ -491,15 +491,17 @@ static void conn_drain(struct dp_core *c, struct dp_conn *k)
 			break;
 		k->held -= s->msg->reply.len;
 		if (!k->closed && !k->want_close) {
+			size_t len = s->msg->reply.len;
+
 			udp_before(c, k, s->part);
-			if (proto_out_reserve(&k->out, s->msg->reply.len) ==
-			    0) {
-				memcpy(k->out.buf + k->out.len,
-				       s->msg->reply.buf, s->msg->reply.len);
-				k->out.len += s->msg->reply.len;
-				udp_after(c, k, s->part, s->flush);
-			} else {
+			if (len && proto_out_reserve(&k->out, len)) {
 				k->want_close = true;
+			} else {
+				if (len)
+					memcpy(k->out.buf + k->out.len,
+					       s->msg->reply.buf, len);
+				k->out.len += len;
+				udp_after(c, k, s->part, s->flush);
 			}
 		}
 		if (s->close)
