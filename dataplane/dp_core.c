@@ -399,8 +399,8 @@ static void udp_send(struct dp_core *c, struct dp_conn *k);
  * retrieval, the END joining the last key's; it sends what it holds after
  * each retrieval and mn, and at the end of the datagram. Each response is
  * a message, except that an empty one (a key that missed) is a bare
- * header with a count of 0 when it comes first in what is sent, and
- * nothing when it follows a response. udp_before() and udp_after() go
+ * header with a count of 0 when nothing went out since the last flush,
+ * and nothing at all when something did. udp_before() and udp_after() go
  * around every reply appended to the output, in order; a key's reply
  * waits there until the next key or the END shows where it ends.
  */
