@@ -1011,21 +1011,22 @@ static void udp_send(struct dp_core *c, struct dp_conn *k)
 	k->out.len = 0;
 }
 
-/* One datagram: one request or a few, each answered with a message of
- * its own (one or more datagrams), in order, as memcached does. */
-static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
-			 const struct sockaddr_storage *peer, socklen_t plen)
+/* Takes one datagram: a connection that owns a copy of its payload, or
+ * NULL when the datagram is dropped. */
+static struct dp_conn *udp_take(struct dp_core *c, int ufd, const char *d,
+				size_t n, const struct sockaddr_storage *peer,
+				socklen_t plen)
 {
 	struct proto_udp_hdr h;
 	struct dp_conn *k;
 
 	if (proto_udp_parse(d, n, &h)) {
 		c->udp_dropped++;
-		return;
+		return NULL;
 	}
 	k = conn_new(c, -1, true);
 	if (!k)
-		return;
+		return NULL;
 	k->ufd = ufd;
 	k->peer = *peer;
 	k->peerlen = plen;
@@ -1034,10 +1035,17 @@ static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
 	k->rbuf = malloc(n - PROTO_UDP_HDR + 1);
 	if (!k->rbuf) {
 		conn_release(c, k);
-		return;
+		return NULL;
 	}
 	memcpy(k->rbuf, d + PROTO_UDP_HDR, n - PROTO_UDP_HDR);
 	k->rlen = n - PROTO_UDP_HDR;
+	return k;
+}
+
+/* One datagram: one request or a few, each answered with a message of
+ * its own (one or more datagrams), in order, as memcached does. */
+static void udp_run(struct dp_core *c, struct dp_conn *k)
+{
 	conn_parse(c, k);
 	if (k->shead == k->stail) {
 		conn_send(c, k);
@@ -1045,11 +1053,37 @@ static void udp_datagram(struct dp_core *c, int ufd, const char *d, size_t n,
 	}
 }
 
+/*
+ * The hash of the second word of the first line: the key, for every
+ * command that has one. Only for prefetching, so nothing is checked: a
+ * base64 key or a bad line just prefetches a line no one reads.
+ */
+static bool peek_key(const char *p, size_t len, uint64_t *hv)
+{
+	const char *end = memchr(p, '\n', len), *k, *e;
+
+	if (!end || !(k = memchr(p, ' ', (size_t)(end - p))))
+		return false;
+	while (k < end && *k == ' ')
+		k++;
+	for (e = k; e < end && *e != ' ' && *e != '\r'; e++)
+		;
+	if (e == k || e - k > PROTO_KEY_MAX)
+		return false;
+	*hv = ml_hash(k, (size_t)(e - k));
+	return true;
+}
+
+/* A burst of datagrams: the keys of their first requests that this core
+ * owns are prefetched together, then the datagrams run in order. */
 static void do_udp(struct dp_core *c, int ufd)
 {
 	struct mmsghdr mm[BURST];
 	struct iovec iov[BURST];
 	struct sockaddr_storage peers[BURST];
+	struct dp_conn *k[BURST];
+	uint64_t hv[BURST];
+	unsigned nh = 0;
 	int n;
 
 	for (int i = 0; i < BURST; i++) {
@@ -1064,9 +1098,18 @@ static void do_udp(struct dp_core *c, int ufd)
 	n = recvmmsg(ufd, mm, BURST, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
 		c->cs.bytes_read += mm[i].msg_len;
-		udp_datagram(c, ufd, iov[i].iov_base, mm[i].msg_len, &peers[i],
-			     mm[i].msg_hdr.msg_namelen);
+		k[i] = udp_take(c, ufd, iov[i].iov_base, mm[i].msg_len,
+				&peers[i], mm[i].msg_hdr.msg_namelen);
+		if (k[i] && n > 1 &&
+		    peek_key(k[i]->rbuf, k[i]->rlen, &hv[nh]) &&
+		    ml_hash_core(hv[nh], ncores) == c->id)
+			nh++;
 	}
+	if (nh > 1)
+		proto_prefetch(c->node, nh, hv);
+	for (int i = 0; i < n; i++)
+		if (k[i])
+			udp_run(c, k[i]);
 }
 
 /* ------------------------------------------------------------------------
