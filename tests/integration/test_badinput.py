@@ -17,6 +17,9 @@ connection_flood: -c 20 and 40 connections: the extra ones are turned
     back when connections close.
 idle_timeout: with --idle-timeout 2, connections stalled on a partial
     request are closed; an idle connection with nothing pending is not.
+slow_reader_of_a_large_get: a get of about 10 MB of values on both cores,
+    read slowly: it arrives whole and in order while another client is
+    served, and memlaned's RSS stays bounded.
 reader_that_never_reads: a client pipelines gets of a large value and
     never reads; memlaned's memory stays bounded and other clients are
     served.
@@ -586,6 +589,60 @@ def idle_timeout():
 # A client that asks for a lot and never reads
 # ---------------------------------------------------------------------------
 
+def slow_reader_of_a_large_get():
+    """A get of 600 keys of 16 kB on both cores (about 10 MB of replies,
+    more than memlaned holds for a connection before it pauses) read by a
+    slow client: the keys go out as the client drains, and the reply
+    comes whole and in order, while another client is served."""
+    nkeys, size = 600, 16 << 10
+    rnd = harness.seeded_random("slow_reader_of_a_large_get")
+    with harness.Server("memlaned", threads=2, mem_mb=64) as srv:
+        values = {}
+        with srv.connect() as c:
+            for i in range(nkeys):
+                k = b"sr%03d" % i
+                values[k] = bytes(rnd.randrange(256) for _ in range(64)) \
+                    * (size // 64)
+                line = c.cmd(b"set %s 0 0 %d\r\n%s\r\n"
+                             % (k, size, values[k]))
+                check(line == b"STORED\r\n", "set %s: %s" % (k, show(line)))
+        keys = list(values) + [b"missing"]
+        rnd.shuffle(keys)
+        want = b"".join(b"VALUE %s 0 %d\r\n%s\r\n" % (k, size, values[k])
+                        for k in keys if k in values) + b"END\r\nMN\r\n"
+        rss = srv.rss()
+        # a small receive buffer, set before connecting: shrunk on an open
+        # connection, Linux can leave the window shut (memcached stalls
+        # the same way)
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+            slow.settimeout(10)
+            slow.connect((harness.HOST, srv.port))
+            slow.sendall(b"get " + b" ".join(keys) + b"\r\nmn\r\n")
+            got = bytearray()
+            deadline = time.time() + 60
+            served = False
+            while not got.endswith(b"MN\r\n") and time.time() < deadline:
+                r, _, _ = select.select([slow], [], [], 1)
+                if r:
+                    b = slow.recv(32 << 10)
+                    check(b, "the server closed after %d bytes" % len(got))
+                    got += b
+                time.sleep(0.002)
+                if not served and len(got) > len(want) // 3:
+                    healthy(srv, "a client beside the slow reader")
+                    served = True
+            check(bytes(got) == want, "the slow reader's reply: %s"
+                  % harness.diff_text(want, bytes(got)))
+            check(served, "the other client was not tried")
+            check(srv.rss() - rss < RSS_GROWTH_MAX,
+                  "RSS grew from %d MB to %d MB" % (rss >> 20,
+                                                    srv.rss() >> 20))
+        finally:
+            slow.close()
+
+
 def reader_that_never_reads():
     bound = 300 << 20
     nkeys = 12
@@ -689,6 +746,6 @@ def reader_that_never_reads():
 
 if __name__ == "__main__":
     harness.run_checks([random_input_like_memcached, half_close_answered,
-                        oversized_lines,
+                        oversized_lines, slow_reader_of_a_large_get,
                         connection_flood, idle_timeout,
                         reader_that_never_reads])
