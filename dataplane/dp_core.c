@@ -1330,29 +1330,69 @@ static int worker(void *arg)
  * Setup and teardown
  * ---------------------------------------------------------------------- */
 
-static int listen_socket(const char *addr, uint16_t port, int type, char *err,
-			 size_t errlen)
+static socklen_t addr_fill(const char *addr, uint16_t port,
+			   struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t sl;
-	int fd, one = 1;
-	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-
-	if (family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	memset(ss, 0, sizeof(*ss));
+	if (!strchr(addr, ':')) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(port);
 		inet_pton(AF_INET, addr, &s4->sin_addr);
-		sl = sizeof(*s4);
+		return sizeof(*s4);
 	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(port);
 		inet_pton(AF_INET6, addr, &s6->sin6_addr);
-		sl = sizeof(*s6);
+		return sizeof(*s6);
 	}
+}
+
+/*
+ * Whether a port is free for this process: bound for a moment without
+ * SO_REUSEPORT. The cores then share it through SO_REUSEPORT, which would
+ * just as well let a second memlaned on the same port take half of the
+ * connections and datagrams, silently; like memcached, a second one is
+ * refused instead.
+ */
+static int port_free(const char *addr, uint16_t port, int type, char *err,
+		     size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_fill(addr, port, &ss);
+	int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0), one = 1, rc = 0;
+
+	if (fd < 0)
+		goto fail;
+	/* TCP: a port left in TIME_WAIT is free, as memcached has it */
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) == 0) {
+		close(fd);
+		return 0;
+	}
+	rc = -errno;
+	close(fd);
+	errno = -rc;
+fail:
+	snprintf(err, errlen, "cannot listen on %s port %u (%s): %s", addr,
+		 port, type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
+	return -EADDRINUSE;
+}
+
+static int listen_socket(const char *addr, uint16_t port, int type, char *err,
+			 size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_fill(addr, port, &ss);
+	int fd, one = 1;
+	int family = ss.ss_family;
+
 	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
@@ -1549,6 +1589,14 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 		cores[i].ep = -1;
 		cores[i].evfd = -1;
 		cores[i].conns.next = cores[i].conns.prev = &cores[i].conns;
+	}
+	for (unsigned a = 0; a < cfg->naddrs && !rc; a++) {
+		if (cfg->tcp_port)
+			rc = port_free(cfg->addrs[a], cfg->tcp_port,
+				       SOCK_STREAM, err, errlen);
+		if (!rc && cfg->udp_port)
+			rc = port_free(cfg->addrs[a], cfg->udp_port, SOCK_DGRAM,
+				       err, errlen);
 	}
 	for (unsigned i = 0; i < ncores && !rc; i++)
 		rc = core_setup(&cores[i], i, err, errlen);

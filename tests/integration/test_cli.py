@@ -2,7 +2,8 @@
 """memlaned's command line and life cycle: memcached's flags where they
 overlap, a one-line error and exit code 2 for a bad flag or value,
 --help and --version, a start in well under a second, and a clean stop
-(exit 0, every reply owed sent) on SIGTERM and on SIGINT.
+(exit 0, every reply owed sent) on SIGTERM and on SIGINT, and a second
+memlaned on a port in use refused.
 """
 
 import os
@@ -89,6 +90,29 @@ def starts_fast_and_stops_clean():
               % (rc, sig.name, show(log)))
 
 
+def second_instance_refused():
+    """A second memlaned on a port a first one holds exits with one line
+    saying so, as memcached does, instead of quietly sharing the port's
+    connections or datagrams through SO_REUSEPORT; the first one goes on
+    serving."""
+    with harness.Servers(harness.Server(threads=2, udp=True)) as (srv,):
+        for what, args in (
+                ("tcp", ["-p", str(srv.port), "-U", "0"]),
+                ("udp", ["-p", str(harness.free_port()),
+                         "-U", str(srv.udp_port)])):
+            rc, out, err = run(args + ["-l", harness.HOST, "-t", "1"])
+            lines = [l for l in err.splitlines() if l.strip()]
+            check(rc != 0, "%s: a second memlaned on port %s started"
+                  % (what, args))
+            check(len(lines) == 1 and "Address already in use" in lines[0]
+                  and "(%s)" % what in lines[0],
+                  "%s: want one line naming the port in use, got %s"
+                  % (what, show(err)))
+        with harness.Conn(srv.port) as c:
+            check(c.cmd(b"version\r\n").startswith(b"VERSION "),
+                  "the first memlaned stopped serving")
+
+
 def requests_run_on_owner_core():
     """Keys set over one connection (which one core accepted) land in
     both cores' shards, and every connection, whichever core holds it,
@@ -124,4 +148,5 @@ def requests_run_on_owner_core():
 if __name__ == "__main__":
     harness.run_checks([bad_flags_exit_2, help_and_version,
                         starts_fast_and_stops_clean,
+                        second_instance_refused,
                         requests_run_on_owner_core])
