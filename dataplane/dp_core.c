@@ -58,6 +58,7 @@
 #define SWEEP_BUDGET 1024 /* index buckets inspected per second */
 #define DRAIN_MS     200  /* flushing replies at stop */
 #define AHEAD_MAX    32	  /* requests parsed before they run, to prefetch */
+#define UDP_POOL_MAX 64	  /* datagram connections a core keeps for reuse */
 
 enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE };
 
@@ -157,6 +158,8 @@ struct dp_core {
 	char *dgram;
 	bool quiet;			   /* stopping: no new input */
 	struct proto_req ahead[AHEAD_MAX]; /* parsed, not yet run */
+	struct dp_conn *udp_pool;	   /* released datagram connections */
+	unsigned udp_pooled;
 } ML_CACHE_ALIGNED;
 
 static const struct dp_config *cfg;
@@ -335,6 +338,17 @@ static struct dp_slot *slot_push(struct dp_conn *k)
 	return slot_at(k, k->stail++);
 }
 
+static void conn_free(struct dp_conn *k)
+{
+	free(k->left);
+	free(k->rbuf);
+	free(k->slots);
+	proto_out_free(&k->out);
+	free(k);
+}
+
+/* A datagram's connection goes back to the core's pool, its buffers kept,
+ * so that a datagram costs no allocation. */
 static void conn_release(struct dp_core *c, struct dp_conn *k)
 {
 	while (k->shead != k->stail) {
@@ -345,11 +359,31 @@ static void conn_release(struct dp_core *c, struct dp_conn *k)
 		k->shead++;
 	}
 	conn_unlink(k);
-	free(k->left);
-	free(k->rbuf);
-	free(k->slots);
-	proto_out_free(&k->out);
-	free(k);
+	if (k->udp && c->udp_pooled < UDP_POOL_MAX) {
+		k->next = c->udp_pool;
+		c->udp_pool = k;
+		c->udp_pooled++;
+		return;
+	}
+	conn_free(k);
+}
+
+/* A pooled datagram connection, as new but for its buffers. */
+static struct dp_conn *conn_reuse(struct dp_core *c)
+{
+	struct dp_conn *k = c->udp_pool, old = *k;
+
+	c->udp_pool = k->next;
+	c->udp_pooled--;
+	memset(k, 0, sizeof(*k));
+	k->slots = old.slots;
+	k->scap = old.scap;
+	k->rbuf = old.rbuf;
+	k->rcap = old.rcap;
+	k->left = old.left;
+	k->out.buf = old.out.buf;
+	k->out.cap = old.out.cap;
+	return k;
 }
 
 /* Closes a connection; it is freed now or when its last reply returns. */
@@ -369,19 +403,24 @@ static void conn_close(struct dp_core *c, struct dp_conn *k)
 
 static struct dp_conn *conn_new(struct dp_core *c, int fd, bool udp)
 {
-	struct dp_conn *k = calloc(1, sizeof(*k));
+	struct dp_conn *k;
 
-	if (!k)
-		return NULL;
-	k->scap = 16;
-	k->slots = calloc(k->scap, sizeof(*k->slots));
-	k->rcap = udp ? 0 : RBUF_MIN;
-	k->rbuf = udp ? NULL : malloc(k->rcap);
-	if (!k->slots || (!udp && !k->rbuf)) {
-		free(k->slots);
-		free(k->rbuf);
-		free(k);
-		return NULL;
+	if (udp && c->udp_pool) {
+		k = conn_reuse(c);
+	} else {
+		k = calloc(1, sizeof(*k));
+		if (!k)
+			return NULL;
+		k->scap = 16;
+		k->slots = calloc(k->scap, sizeof(*k->slots));
+		k->rcap = udp ? 0 : RBUF_MIN;
+		k->rbuf = udp ? NULL : malloc(k->rcap);
+		if (!k->slots || (!udp && !k->rbuf)) {
+			free(k->slots);
+			free(k->rbuf);
+			free(k);
+			return NULL;
+		}
 	}
 	k->fd = fd;
 	k->udp = udp;
@@ -1032,10 +1071,15 @@ static struct dp_conn *udp_take(struct dp_core *c, int ufd, const char *d,
 	k->peerlen = plen;
 	k->req_id = h.req_id;
 	/* the payload is parsed where it lies in a copy the conn owns */
-	k->rbuf = malloc(n - PROTO_UDP_HDR + 1);
-	if (!k->rbuf) {
-		conn_release(c, k);
-		return NULL;
+	if (k->rcap < n - PROTO_UDP_HDR + 1) {
+		char *b = realloc(k->rbuf, n - PROTO_UDP_HDR + 1);
+
+		if (!b) {
+			conn_release(c, k);
+			return NULL;
+		}
+		k->rbuf = b;
+		k->rcap = n - PROTO_UDP_HDR + 1;
 	}
 	memcpy(k->rbuf, d + PROTO_UDP_HDR, n - PROTO_UDP_HDR);
 	k->rlen = n - PROTO_UDP_HDR;
@@ -1459,6 +1503,12 @@ static void core_teardown(struct dp_core *c)
 
 		c->pool = m->next;
 		msg_free(m);
+	}
+	while (c->udp_pool) {
+		struct dp_conn *k = c->udp_pool;
+
+		c->udp_pool = k->next;
+		conn_free(k);
 	}
 	if (c->ep >= 0)
 		close(c->ep);
