@@ -59,6 +59,7 @@
 #define DRAIN_MS     200  /* flushing replies at stop */
 #define AHEAD_MAX    32	  /* requests parsed before they run, to prefetch */
 #define UDP_POOL_MAX 64	  /* datagram connections a core keeps for reuse */
+#define UDP_OUT_KEEP (64 * 1024) /* a pooled one's reply buffer, at most */
 
 enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE };
 
@@ -347,8 +348,9 @@ static void conn_free(struct dp_conn *k)
 	free(k);
 }
 
-/* A datagram's connection goes back to the core's pool, its buffers kept,
- * so that a datagram costs no allocation. */
+/* A datagram's connection goes back to the core's pool, its buffers kept
+ * (but for a reply buffer grown past UDP_OUT_KEEP by a large value), so
+ * that a datagram costs no allocation. */
 static void conn_release(struct dp_core *c, struct dp_conn *k)
 {
 	while (k->shead != k->stail) {
@@ -360,6 +362,8 @@ static void conn_release(struct dp_core *c, struct dp_conn *k)
 	}
 	conn_unlink(k);
 	if (k->udp && c->udp_pooled < UDP_POOL_MAX) {
+		if (k->out.cap > UDP_OUT_KEEP)
+			proto_out_free(&k->out);
 		k->next = c->udp_pool;
 		c->udp_pool = k;
 		c->udp_pooled++;
