@@ -534,23 +534,20 @@ class UdpClient(_Socket):
             return None
         return self.sock.recv(65536)
 
-    def request(self, req_id, body, done, timeout=IO_TIMEOUT, settle=0.05,
-                lenient=False):
+    def request(self, req_id, body, done, timeout=IO_TIMEOUT, settle=0.05):
         """Sends body in one datagram and collects the reply for req_id
         until done(stream) is true with no message half-received, then
         waits settle seconds for stray datagrams. Datagrams are grouped
         into messages (a run of datagrams sharing a count, sequence numbers
         0..count-1, in any order) and messages are joined in the order
-        they began to arrive. Returns a UdpReply.
-
-        lenient: ignore header-only datagrams with a count of 0, which
+        they began to arrive. A bare header with a count of 0, which
         memcached (and so memlaned) sends for a multi-key get whose first
-        key misses; test_udp.py checks where they come."""
+        key misses, carries nothing and is passed over; test_udp.py checks
+        where they come. Returns a UdpReply."""
         self.send(req_id, body)
-        return self.collect(req_id, done, timeout, settle, lenient)
+        return self.collect(req_id, done, timeout, settle)
 
-    def collect(self, req_id, done, timeout=IO_TIMEOUT, settle=0.05,
-                lenient=False):
+    def collect(self, req_id, done, timeout=IO_TIMEOUT, settle=0.05):
         rep = UdpReply()
         cur = None  # the message being received: {"count", "parts"}
         deadline = time.time() + timeout
@@ -562,7 +559,7 @@ class UdpClient(_Socket):
                 rep.errors.append("datagram of %d bytes" % len(d))
                 return
             rid, seq, count, res = UDP_HDR.unpack_from(d)
-            if lenient and count == 0 and len(d) == UDP_HDR.size:
+            if rid == req_id and count == 0 and len(d) == UDP_HDR.size:
                 return
             if len(d) > UDP_MTU:
                 rep.errors.append("datagram of %d bytes (over %d)"

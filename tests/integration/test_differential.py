@@ -148,7 +148,7 @@ def play_udp(server, records, eligible):
                         record.count_mn_replies(data) >= own + 1)
 
             rep = client.request(req_id, wire + record.SENTINEL, done,
-                                 UDP_STEP_TIMEOUT, lenient=True)
+                                 UDP_STEP_TIMEOUT)
             reply = bytes(rep.data)
             errors = list(rep.errors)
             if rep.complete:
