@@ -123,8 +123,9 @@ struct dp_conn {
 	bool runnable; /* input is left that only room stopped */
 	uint32_t split_pos;
 	struct proto_req split;
-	/* requests parsed ahead that room kept from running, in order, the
-	 * first at the head of rbuf (made when first needed) */
+	/* requests parsed but not yet run (kept back by room, or a datagram
+	 * parsed with its burst), in order, the first at the head of rbuf;
+	 * made when first needed */
 	struct proto_req *left;
 	uint32_t nleft;
 	struct dp_conn *prev, *next;
@@ -420,9 +421,7 @@ static struct dp_conn *conn_new(struct dp_core *c, int fd, bool udp)
 		k->rcap = udp ? 0 : RBUF_MIN;
 		k->rbuf = udp ? NULL : malloc(k->rcap);
 		if (!k->slots || (!udp && !k->rbuf)) {
-			free(k->slots);
-			free(k->rbuf);
-			free(k);
+			conn_free(k);
 			return NULL;
 		}
 	}
@@ -820,19 +819,27 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 	}
 }
 
-/*
- * Parses up to AHEAD_MAX requests from rbuf + off into c->ahead and
- * prefetches what those this core owns will read, so that a pipeline's
- * cache misses overlap. Returns how many it parsed.
- */
-static unsigned conn_parse_ahead(struct dp_core *c, struct dp_conn *k,
-				 size_t off)
+/* Whether the connection has its store of parsed requests (k->left). */
+static bool conn_left(struct dp_conn *k)
 {
-	uint64_t hv[AHEAD_MAX];
-	unsigned n = 0, nh = 0;
+	if (!k->left)
+		k->left = malloc(sizeof(*k->left) * AHEAD_MAX);
+	return k->left != NULL;
+}
+
+/*
+ * Parses up to AHEAD_MAX requests from rbuf + off into q, and adds the
+ * hashes of the keys this core owns to hv[*nh..max), so that what they
+ * will read can be prefetched together. Returns how many it parsed.
+ */
+static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
+			    struct proto_req *q, uint64_t *hv, unsigned *nh,
+			    unsigned max)
+{
+	unsigned n = 0;
 
 	while (n < AHEAD_MAX && off < k->rlen) {
-		struct proto_req *r = &c->ahead[n];
+		struct proto_req *r = &q[n];
 		size_t got =
 			proto_parse(&k->ps, k->rbuf + off, k->rlen - off, r);
 
@@ -840,13 +847,12 @@ static unsigned conn_parse_ahead(struct dp_core *c, struct dp_conn *k,
 			break;
 		off += got;
 		n++;
-		if (r->klen && ml_hash_core(r->hv, ncores) == c->id)
-			hv[nh++] = r->hv;
+		if (r->klen && *nh < max &&
+		    ml_hash_core(r->hv, ncores) == c->id)
+			hv[(*nh)++] = r->hv;
 		if (r->close || r->cmd == PROTO_QUIT)
 			break; /* nothing after it runs */
 	}
-	if (nh > 1)
-		proto_prefetch(c->node, nh, hv);
 	return n;
 }
 
@@ -879,9 +885,14 @@ static void conn_parse(struct dp_core *c, struct dp_conn *k)
 			continue;
 		}
 		if (qh == qn) {
+			uint64_t hv[AHEAD_MAX];
+			unsigned nh = 0;
+
 			q = c->ahead;
 			qh = 0;
-			qn = conn_parse_ahead(c, k, off);
+			qn = parse_ahead(c, k, off, q, hv, &nh, AHEAD_MAX);
+			if (nh > 1)
+				proto_prefetch(c->node, nh, hv);
 			if (qn == 0)
 				break;
 		}
@@ -893,9 +904,7 @@ static void conn_parse(struct dp_core *c, struct dp_conn *k)
 		off += req->len;
 	}
 	k->nleft = qn - qh;
-	if (k->nleft && !k->left)
-		k->left = malloc(sizeof(*k->left) * AHEAD_MAX);
-	if (k->nleft && !k->left) {
+	if (k->nleft && !conn_left(k)) {
 		k->nleft = 0;
 		k->want_close = true;
 	} else if (k->nleft) {
@@ -1101,36 +1110,16 @@ static void udp_run(struct dp_core *c, struct dp_conn *k)
 	}
 }
 
-/*
- * The hash of the second word of the first line: the key, for every
- * command that has one. Only for prefetching, so nothing is checked: a
- * base64 key or a bad line just prefetches a line no one reads.
- */
-static bool peek_key(const char *p, size_t len, uint64_t *hv)
-{
-	const char *end = memchr(p, '\n', len), *k, *e;
-
-	if (!end || !(k = memchr(p, ' ', (size_t)(end - p))))
-		return false;
-	while (k < end && *k == ' ')
-		k++;
-	for (e = k; e < end && *e != ' ' && *e != '\r'; e++)
-		;
-	if (e == k || e - k > PROTO_KEY_MAX)
-		return false;
-	*hv = ml_hash(k, (size_t)(e - k));
-	return true;
-}
-
-/* A burst of datagrams: the keys of their first requests that this core
- * owns are prefetched together, then the datagrams run in order. */
+/* A burst of datagrams: each is parsed into its connection's requests
+ * held back, the keys this core owns are prefetched together, then the
+ * datagrams run in order. */
 static void do_udp(struct dp_core *c, int ufd)
 {
 	struct mmsghdr mm[BURST];
 	struct iovec iov[BURST];
 	struct sockaddr_storage peers[BURST];
 	struct dp_conn *k[BURST];
-	uint64_t hv[BURST];
+	uint64_t hv[CACHE_BULK_MAX];
 	unsigned nh = 0;
 	int n;
 
@@ -1148,10 +1137,9 @@ static void do_udp(struct dp_core *c, int ufd)
 		c->cs.bytes_read += mm[i].msg_len;
 		k[i] = udp_take(c, ufd, iov[i].iov_base, mm[i].msg_len,
 				&peers[i], mm[i].msg_hdr.msg_namelen);
-		if (k[i] && n > 1 &&
-		    peek_key(k[i]->rbuf, k[i]->rlen, &hv[nh]) &&
-		    ml_hash_core(hv[nh], ncores) == c->id)
-			nh++;
+		if (k[i] && n > 1 && conn_left(k[i]))
+			k[i]->nleft = parse_ahead(c, k[i], 0, k[i]->left, hv,
+						  &nh, ML_ARRAY_SIZE(hv));
 	}
 	if (nh > 1)
 		proto_prefetch(c->node, nh, hv);
@@ -1204,8 +1192,8 @@ static void on_reply(struct dp_core *c, struct dp_msg *m)
 	conn_progress(c, k);
 }
 
-/* Prefetches for the requests among a burst of messages, as
- * conn_parse_ahead() does for a connection's. */
+/* Prefetches for the requests among a burst of messages, as conn_parse()
+ * does for a connection's. */
 static void prefetch_requests(struct dp_core *c, struct dp_msg *const *m,
 			      unsigned n)
 {
