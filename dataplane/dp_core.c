@@ -1366,6 +1366,15 @@ static int worker(void *arg)
  * Setup and teardown
  * ---------------------------------------------------------------------- */
 
+/* Says, from errno, that addr:port cannot be listened on. */
+static int listen_error(const char *addr, uint16_t port, int type, char *err,
+			size_t errlen)
+{
+	snprintf(err, errlen, "cannot listen on %s port %u (%s): %s", addr,
+		 port, type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
+	return -EADDRINUSE;
+}
+
 static socklen_t addr_fill(const char *addr, uint16_t port,
 			   struct sockaddr_storage *ss)
 {
@@ -1399,26 +1408,23 @@ static int port_free(const char *addr, uint16_t port, int type, char *err,
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = addr_fill(addr, port, &ss);
-	int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0), one = 1, rc = 0;
+	int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0), one = 1, e;
 
-	if (fd < 0)
-		goto fail;
-	/* TCP: a port left in TIME_WAIT is free, as memcached has it */
-	if (type == SOCK_STREAM)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) == 0) {
+	if (fd >= 0) {
+		/* TCP: a port left in TIME_WAIT is free, as memcached has it */
+		if (type == SOCK_STREAM)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				   sizeof(one));
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				   sizeof(one));
+		e = bind(fd, (struct sockaddr *)&ss, sl) ? errno : 0;
 		close(fd);
-		return 0;
+		if (!e)
+			return 0;
+		errno = e;
 	}
-	rc = -errno;
-	close(fd);
-	errno = -rc;
-fail:
-	snprintf(err, errlen, "cannot listen on %s port %u (%s): %s", addr,
-		 port, type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
-	return -EADDRINUSE;
+	return listen_error(addr, port, type, err, errlen);
 }
 
 static int listen_socket(const char *addr, uint16_t port, int type, char *err,
@@ -1426,7 +1432,7 @@ static int listen_socket(const char *addr, uint16_t port, int type, char *err,
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = addr_fill(addr, port, &ss);
-	int fd, one = 1;
+	int fd, one = 1, e;
 	int family = ss.ss_family;
 
 	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1444,10 +1450,11 @@ static int listen_socket(const char *addr, uint16_t port, int type, char *err,
 	return fd;
 
 fail_fd:
+	e = errno; /* close() must not change what is reported */
 	close(fd);
+	errno = e;
 fail:
-	snprintf(err, errlen, "cannot listen on %s port %u (%s): %s", addr,
-		 port, type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
+	listen_error(addr, port, type, err, errlen);
 	return -1;
 }
 
