@@ -476,6 +476,44 @@ class Conn(_Socket):
         return False
 
 
+def exchange_halfclose(port, data, timeout=IO_TIMEOUT):
+    """Sends data, half-closes, reads until the server closes. Returns
+    (reply, how) with how one of 'closed', 'reset', 'timeout'."""
+    s = socket.create_connection((HOST, port), 10)
+    s.setblocking(False)
+    out = memoryview(data)
+    reply = bytearray()
+    how = "timeout"
+    deadline = time.time() + timeout
+    shut = False
+    try:
+        while time.time() < deadline:
+            if not out and not shut:
+                s.shutdown(socket.SHUT_WR)
+                shut = True
+            r, w, _ = select.select([s], [s] if out else [], [], 0.1)
+            if w:
+                try:
+                    n = s.send(out[:65536])
+                    out = out[n:]
+                except (BrokenPipeError, ConnectionResetError):
+                    out = out[len(out):]
+                    shut = True
+            if r:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    how = "reset"
+                    break
+                if not chunk:
+                    how = "closed"
+                    break
+                reply += chunk
+    finally:
+        s.close()
+    return bytes(reply), how
+
+
 def stats(port, group=None):
     """The `stats [group]` reply as a dict of name -> value (strings)."""
     with Conn(port) as c:

@@ -61,44 +61,6 @@ def healthy(srv, what):
         check(line == b"MN\r\n", "%s: then mn gave %s" % (what, show(line)))
 
 
-def exchange_halfclose(port, data, timeout=harness.IO_TIMEOUT):
-    """Sends data, half-closes, reads until the server closes. Returns
-    (reply, how) with how one of 'closed', 'reset', 'timeout'."""
-    s = socket.create_connection((harness.HOST, port), 10)
-    s.setblocking(False)
-    out = memoryview(data)
-    reply = bytearray()
-    how = "timeout"
-    deadline = time.time() + timeout
-    shut = False
-    try:
-        while time.time() < deadline:
-            if not out and not shut:
-                s.shutdown(socket.SHUT_WR)
-                shut = True
-            r, w, _ = select.select([s], [s] if out else [], [], 0.1)
-            if w:
-                try:
-                    n = s.send(out[:65536])
-                    out = out[n:]
-                except (BrokenPipeError, ConnectionResetError):
-                    out = out[len(out):]
-                    shut = True
-            if r:
-                try:
-                    chunk = s.recv(65536)
-                except ConnectionResetError:
-                    how = "reset"
-                    break
-                if not chunk:
-                    how = "closed"
-                    break
-                reply += chunk
-    finally:
-        s.close()
-    return bytes(reply), how
-
-
 # ---------------------------------------------------------------------------
 # Random and truncated input, memcached as the oracle
 # ---------------------------------------------------------------------------
@@ -294,8 +256,8 @@ def half_close_answered():
     problems = []
     with harness.Servers(ref, srv):
         for i, data in enumerate(inputs):
-            exp, exp_how = exchange_halfclose(ref.port, data)
-            got, got_how = exchange_halfclose(srv.port, data)
+            exp, exp_how = harness.exchange_halfclose(ref.port, data)
+            got, got_how = harness.exchange_halfclose(srv.port, data)
             check(exp_how == "closed" and len(exp) > 0,
                   "input %d: memcached itself: %s, %s"
                   % (i, exp_how, show(exp)))

@@ -285,36 +285,6 @@ def deep_pipeline_request(rnd, keys):
     ])
 
 
-def exchange(port, data):
-    """Writes data on one connection while reading, then half-closes and
-    reads until the server closes. Returns every byte it answered."""
-    sock = socket.create_connection((harness.HOST, port), 10)
-    sock.setblocking(False)
-    out = memoryview(data)
-    got = bytearray()
-    deadline = time.time() + 60
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
-    try:
-        while time.time() < deadline:
-            for _, ev in sel.select(0.5):
-                if ev & selectors.EVENT_WRITE and out:
-                    out = out[sock.send(out[:1 << 16]):]
-                    if not out:
-                        sock.shutdown(socket.SHUT_WR)
-                        sel.modify(sock, selectors.EVENT_READ)
-                if ev & selectors.EVENT_READ:
-                    b = sock.recv(1 << 20)
-                    if not b:
-                        return bytes(got)
-                    got += b
-        harness.fail("no close within 60 s; %d bytes of input left, %d"
-                     " answered" % (len(out), len(got)))
-    finally:
-        sel.close()
-        sock.close()
-
-
 def deep_pipeline_like_memcached():
     """6,000 requests of every kind in one write, keys on both cores:
     requests that memlaned's in-flight limits hold back wait their turn,
@@ -325,11 +295,13 @@ def deep_pipeline_like_memcached():
     ref = harness.Server("memcached", threads=1, mem_mb=64)
     srvs = [harness.Server("memlaned", threads=t, mem_mb=64) for t in (1, 2)]
     with harness.Servers(ref, *srvs):
-        want = exchange(ref.port, data)
-        check(want.count(b"\r\n") > 5000, "memcached answered only %s"
-              % show(want))
+        want, how = harness.exchange_halfclose(ref.port, data, 60)
+        check(how == "closed" and want.count(b"\r\n") > 5000,
+              "memcached answered only %s (%s)" % (show(want), how))
         for srv in srvs:
-            got = exchange(srv.port, data)
+            got, how = harness.exchange_halfclose(srv.port, data, 60)
+            check(how == "closed", "%s: no close within 60 s (%s)"
+                  % (srv.name(), how))
             check(got == want, "%s: %s" % (srv.name(),
                                           harness.diff_text(want, got)))
 
