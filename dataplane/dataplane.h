@@ -47,7 +47,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
  * Runs the node until dp_stop() is called: starts one worker per lcore
  * (the EAL must be initialised, with at least cfg->ncores lcores), and
  * returns 0 after every worker has flushed, closed and freed what it
- * held, or -errno when the node could not start (err says why).
+ * held, or -errno when the node could not start (err says why):
+ * -EADDRINUSE when an address or port cannot be listened on, whatever
+ * the socket call's own errno was.
  */
 int dp_run(const struct dp_config *cfg, char *err, size_t errlen);
 

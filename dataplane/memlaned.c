@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -108,5 +109,8 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "memlaned: %s\n", err);
 	rte_eal_cleanup();
+	/* as memcached: EX_OSERR when a port or address cannot be had */
+	if (rc == -EADDRINUSE)
+		return EX_OSERR;
 	return rc ? 1 : 0;
 }

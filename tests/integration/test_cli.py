@@ -17,6 +17,8 @@ sys.dont_write_bytecode = True
 import harness  # noqa: E402
 from harness import check, show  # noqa: E402
 
+EX_OSERR = os.EX_OSERR  # what memcached exits with when it cannot listen
+
 
 def run(args):
     p = subprocess.run([harness.memlaned_path()] + args,
@@ -92,9 +94,9 @@ def starts_fast_and_stops_clean():
 
 def second_instance_refused():
     """A second memlaned on a port a first one holds exits with one line
-    saying so, as memcached does, instead of quietly sharing the port's
-    connections or datagrams through SO_REUSEPORT; the first one goes on
-    serving."""
+    saying so and memcached's exit status for it (EX_OSERR, 71), instead
+    of quietly sharing the port's connections or datagrams through
+    SO_REUSEPORT; the first one goes on serving."""
     with harness.Servers(harness.Server(threads=2, udp=True)) as (srv,):
         for what, args in (
                 ("tcp", ["-p", str(srv.port), "-U", "0"]),
@@ -102,8 +104,8 @@ def second_instance_refused():
                          "-U", str(srv.udp_port)])):
             rc, out, err = run(args + ["-l", harness.HOST, "-t", "1"])
             lines = [l for l in err.splitlines() if l.strip()]
-            check(rc != 0, "%s: a second memlaned on port %s started"
-                  % (what, args))
+            check(rc == EX_OSERR, "%s: a second memlaned on port %s "
+                  "exited with %d, want %d" % (what, args, rc, EX_OSERR))
             check(len(lines) == 1 and "Address already in use" in lines[0]
                   and ("(%s)" % what in lines[0] or
                        harness.target_is_memcached()),
@@ -112,6 +114,17 @@ def second_instance_refused():
         with harness.Conn(srv.port) as c:
             check(c.cmd(b"version\r\n").startswith(b"VERSION "),
                   "the first memlaned stopped serving")
+
+
+def address_not_here_refused():
+    """An address this host does not have cannot be listened on: exit
+    status EX_OSERR, as memcached, and a line naming the address."""
+    addr = "198.18.0.77"
+    rc, out, err = run(["-l", addr, "-p", str(harness.free_port()),
+                        "-U", "0", "-t", "1"])
+    check(rc == EX_OSERR, "listening on %s exited with %d, want %d"
+          % (addr, rc, EX_OSERR))
+    check(addr in err, "want the address named, got %s" % show(err))
 
 
 def requests_run_on_owner_core():
@@ -150,4 +163,5 @@ if __name__ == "__main__":
     harness.run_checks([bad_flags_exit_2, help_and_version,
                         starts_fast_and_stops_clean,
                         second_instance_refused,
+                        address_not_here_refused,
                         requests_run_on_owner_core])
