@@ -157,7 +157,8 @@ class Server:
 
     kind "memlaned" runs $MEMLANED, "memcached" runs $MEMCACHED. The
     options use memlaned's names; for a memcached binary they become its
-    flags (-u root when run as root, -o idle_timeout for --idle-timeout).
+    flags (-u root when run as root, -o idle_timeout for --idle-timeout),
+    with -B ascii added.
     """
 
     def __init__(self, kind="memlaned", *, tcp=True, udp=False, mem_mb=64,
@@ -212,6 +213,11 @@ class Server:
                 argv += ["-o", "idle_timeout=%d" % o["idle_timeout"]]
             else:
                 argv += ["--idle-timeout", str(o["idle_timeout"])]
+        if mc:
+            # memlaned serves the text and meta protocols, not the
+            # deprecated binary one: the reference must not switch to it
+            # when a connection's first byte is 0x80.
+            argv += ["-B", "ascii"]
         if mc and os.geteuid() == 0:
             argv += ["-u", "root"]
         return argv + list(o["extra"])
