@@ -896,7 +896,14 @@ static void conn_parse(struct dp_core *c, struct dp_conn *k)
 			if (qn == 0)
 				break;
 		}
-		req = &q[qh++];
+		req = &q[qh];
+		/* stats reads every core's counters and shards: it waits for
+		 * this connection's requests at other cores to run, so that
+		 * it sees them, as memcached's stats sees every request
+		 * before it (a reply brings the connection back here) */
+		if (req->cmd == PROTO_STATS && k->waiting && !k->udp)
+			break;
+		qh++;
 		k->last_rx = now_sec();
 		if (req->cmd != PROTO_NONE &&
 		    !handle_request(c, k, k->rbuf + off, req))

@@ -159,9 +159,49 @@ def requests_run_on_owner_core():
                       % (n, got.count(b"VALUE "), want))
 
 
+def stats_sees_pipelined_requests():
+    """stats in a pipeline counts every request before it, the ones that
+    ran on the other core included, as memcached's would: sets, gets and
+    deletes of keys owned by both cores, then stats, stats items and
+    stats slabs in the same write (three times, a fresh server each)."""
+    n = 300
+    gets, deletes = range(0, n, 3), range(0, n, 5)
+    want = {("general", "cmd_set"): n,
+            ("general", "get_hits"): len(gets),
+            ("general", "delete_hits"): len(deletes),
+            ("general", "curr_items"): n - len(deletes),
+            ("items", "items:1:number"): n - len(deletes),
+            ("slabs", "1:cmd_set"): n}
+    for rnd in range(3):
+        with harness.Servers(harness.Server(threads=2)) as (srv,), \
+                harness.Conn(srv.port) as c:
+            c.send(b"".join(b"set sp%d 0 0 1\r\nx\r\n" % i
+                            for i in range(n)) +
+                   b"".join(b"get sp%d\r\n" % i for i in gets) +
+                   b"".join(b"delete sp%d\r\n" % i for i in deletes) +
+                   b"stats\r\nstats items\r\nstats slabs\r\n")
+            for _ in range(n):
+                check(c.readline() == b"STORED\r\n", "a set not stored")
+            for _ in gets:
+                c.read_until(b"END\r\n")
+            for _ in deletes:
+                check(c.readline() == b"DELETED\r\n",
+                      "a delete found nothing")
+            st = {}
+            for part in ("general", "items", "slabs"):
+                for line in c.read_until(b"END\r\n").split(b"\r\n"):
+                    f = line.split()
+                    if len(f) == 3 and f[0] == b"STAT":
+                        st[(part, f[1].decode())] = f[2]
+            got = {k: int(st[k]) if k in st else None for k in want}
+            check(got == want, "round %d: stats after a pipeline: got %r, "
+                  "want %r" % (rnd, got, want))
+
+
 if __name__ == "__main__":
     harness.run_checks([bad_flags_exit_2, help_and_version,
                         starts_fast_and_stops_clean,
                         second_instance_refused,
                         address_not_here_refused,
-                        requests_run_on_owner_core])
+                        requests_run_on_owner_core,
+                        stats_sees_pipelined_requests])
