@@ -901,7 +901,7 @@ static void conn_parse(struct dp_core *c, struct dp_conn *k)
 		 * this connection's requests at other cores to run, so that
 		 * it sees them, as memcached's stats sees every request
 		 * before it (a reply brings the connection back here) */
-		if (req->cmd == PROTO_STATS && k->waiting && !k->udp)
+		if (req->cmd == PROTO_STATS && k->waiting)
 			break;
 		qh++;
 		k->last_rx = now_sec();
@@ -1190,7 +1190,9 @@ static void on_reply(struct dp_core *c, struct dp_msg *m)
 		return;
 	}
 	if (k->udp) {
-		if (k->shead == k->stail) {
+		if (k->nleft && !k->want_close)
+			conn_parse(c, k); /* a stats that waited */
+		if (k->shead == k->stail && (!k->nleft || k->want_close)) {
 			conn_send(c, k);
 			conn_close(c, k);
 		}

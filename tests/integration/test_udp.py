@@ -328,7 +328,26 @@ def udp_bad_datagrams():
                   " bad datagrams: %s" % show(line))
 
 
+def udp_stats_after_sets():
+    """stats at the end of a datagram of sets counts them all, those the
+    other core ran included, as memcached's does."""
+    with start() as srv, harness.UdpClient(srv.udp_port) as u:
+        for rnd in range(3):
+            body = b"".join(b"set us%d-%d 0 0 1 noreply\r\nx\r\n"
+                            % (rnd, i) for i in range(40)) + b"stats\r\n"
+            rep = u.request(700 + rnd, body, until_end)
+            st = dict(line.split()[1:3] for line in
+                      bytes(rep.data).split(b"\r\n")
+                      if line.startswith(b"STAT ") and
+                      len(line.split()) == 3)
+            got = (st.get(b"cmd_set"), st.get(b"curr_items"))
+            want = (b"%d" % (40 * (rnd + 1)),) * 2
+            check(got == want, "round %d: cmd_set, curr_items after a "
+                  "datagram of 40 sets then stats: %r, want %r"
+                  % (rnd, got, want))
+
+
 if __name__ == "__main__":
     harness.run_checks([udp_request_ids, udp_multiget_across_cores,
                         udp_messages_like_memcached, udp_large_value,
-                        udp_bad_datagrams])
+                        udp_bad_datagrams, udp_stats_after_sets])
