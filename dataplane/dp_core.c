@@ -860,9 +860,10 @@ static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
  * Parses and runs what the connection's buffer holds, as far as it may
  * take requests now (a datagram is taken whole). Requests are parsed
  * AHEAD_MAX at a time and prefetched; those that room keeps from running
- * wait in k->left, and a split retrieval that runs out of room stays at
- * the head of the buffer, to go on first next time. Sets k->runnable when
- * input is left that only room stopped.
+ * wait in k->left, as do a stats request and those after it while the
+ * connection has requests at other cores, and a split retrieval that
+ * runs out of room stays at the head of the buffer, to go on first next
+ * time. Sets k->runnable when input is left that only room stopped.
  */
 static void conn_parse(struct dp_core *c, struct dp_conn *k)
 {
