@@ -1108,11 +1108,14 @@ static struct dp_conn *udp_take(struct dp_core *c, int ufd, const char *d,
 }
 
 /* One datagram: one request or a few, each answered with a message of
- * its own (one or more datagrams), in order, as memcached does. */
+ * its own (one or more datagrams), in order, as memcached does. Runs
+ * again on each reply from another core, for a stats held back until
+ * they are in; the datagram is done once nothing is out or held back. */
 static void udp_run(struct dp_core *c, struct dp_conn *k)
 {
-	conn_parse(c, k);
-	if (k->shead == k->stail) {
+	if (!k->want_close)
+		conn_parse(c, k);
+	if (k->shead == k->stail && (!k->nleft || k->want_close)) {
 		conn_send(c, k);
 		conn_close(c, k);
 	}
@@ -1191,12 +1194,7 @@ static void on_reply(struct dp_core *c, struct dp_msg *m)
 		return;
 	}
 	if (k->udp) {
-		if (k->nleft && !k->want_close)
-			conn_parse(c, k); /* a stats that waited */
-		if (k->shead == k->stail && (!k->nleft || k->want_close)) {
-			conn_send(c, k);
-			conn_close(c, k);
-		}
+		udp_run(c, k); /* a stats that waited may run now */
 		return;
 	}
 	conn_progress(c, k);
