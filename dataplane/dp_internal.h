@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane's rooms and what they share. Never included from another
+ * folder.
+ *
+ *   dp_loop.c     the per-core loop, the node's setup and teardown
+ *   dp_conn.c     connections: parse, route, execute, replies in order,
+ *                 memcached's UDP reply rules
+ *   dp_handoff.c  messages between cores over the SP/SC rings
+ *   dp_socket.c   the socket backend: TCP and UDP on kernel sockets
+ *   dp_dpdk.c     the DPDK backend: memcached UDP on a DPDK port
+ *   dp_xdp.c      the XDP program's loader (libbpf), for net_af_xdp
+ *
+ * A backend is the small interface below (struct dp_backend): the loop
+ * asks it to set a core up, to poll, to flush and to let go, and every
+ * request it takes becomes a connection (struct dp_conn) whose ops say
+ * how its replies leave. Above a connection nothing knows which backend
+ * delivered the request: parse, route, hand-off and execute are one code
+ * for all of them.
+ */
+#ifndef MEMLANE_DP_INTERNAL_H
+#define MEMLANE_DP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cache.h"
+#include "common.h"
+#include "dataplane.h"
+
+#define BURST	     32		 /* events, datagrams, packets, messages */
+#define RING_SIZE    4096	 /* messages per direction between cores */
+#define SLOT_MAX     1024	 /* requests in flight on one connection */
+#define WAIT_MAX     64		 /* of those, at other cores */
+#define RBUF_MIN     (16 * 1024) /* first receive buffer of a connection */
+#define OUT_HIGH     (4u << 20)	 /* unsent bytes that pause reading */
+#define MSG_PREALLOC 256	 /* messages per core made at setup */
+#define UDP_DGRAM    65536
+#define WAIT_MS	     100  /* longest sleep: the stop flag's delay */
+#define SWEEP_BUDGET 1024 /* index buckets inspected per second */
+#define DRAIN_MS     200  /* flushing replies at stop */
+#define AHEAD_MAX    32	  /* requests parsed before they run, to prefetch */
+#define UDP_POOL_MAX 64	  /* datagram connections a core keeps for reuse */
+#define UDP_OUT_KEEP (64 * 1024) /* a pooled one's reply buffer, at most */
+
+struct dp_core;
+struct dp_conn;
+struct rte_mbuf;
+
+/* ------------------------------------------------------------------------
+ * Messages between cores (dp_handoff.c)
+ * ---------------------------------------------------------------------- */
+
+enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE };
+
+/* A request on its way to the core that owns its key, and its reply on
+ * the way back. */
+struct dp_msg {
+	uint8_t kind;
+	uint8_t src;	/* core that sent the request, and owns the msg */
+	bool strip_end; /* one key of a split get: drop its END line */
+	bool close;	/* the reply closes the connection */
+	uint32_t slot;	/* the request's slot on its connection */
+	struct dp_conn *conn;
+	struct proto_req req;
+	struct proto_out bytes; /* the request's bytes */
+	struct proto_out reply;
+	struct dp_msg *next; /* free list */
+};
+
+/* A message from the core's pool (NULL when memory is out). */
+struct dp_msg *dp_msg_get(struct dp_core *c);
+/* Returns a message to the pool of the core running this (its owner). */
+void dp_msg_put(struct dp_core *c, struct dp_msg *m);
+void dp_msg_free(struct dp_msg *m);
+/* Queues a message for core dst; it goes onto the ring at the end of the
+ * loop's pass (dp_outq_flush()). */
+void dp_msg_send(struct dp_core *c, unsigned dst, struct dp_msg *m);
+/* Moves queued messages onto the rings. Returns whether any stayed
+ * queued (a ring was full). */
+bool dp_outq_flush(struct dp_core *c);
+/* Whether another core has put messages on a ring to this one. */
+bool dp_rings_pending(const struct dp_core *c);
+/* Wakes the cores this one sent to, if they sleep. */
+void dp_kick_all(struct dp_core *c);
+/* Takes the messages from the other cores: runs their requests, files
+ * their replies. Returns how many it took. */
+unsigned dp_rings_drain(struct dp_core *c);
+/* Sends a flush_all to every other core (their shards flush too). */
+void dp_flush_broadcast(struct dp_core *c, const char *buf,
+			const struct proto_req *req);
+int dp_rings_setup(char *err, size_t errlen);
+/* Frees the rings and what is still on them; runs after the workers. */
+void dp_rings_free(void);
+/* Frees the core's pool and what it had queued. */
+void dp_msgs_teardown(struct dp_core *c);
+
+/* ------------------------------------------------------------------------
+ * Connections (dp_conn.c)
+ * ---------------------------------------------------------------------- */
+
+enum { SLOT_WAIT, SLOT_READY };
+
+/* What a request is of its line: all of it, a key of a split retrieval
+ * (its reply cut from its END), or the END that closes one. */
+enum part { PART_NONE, PART_FIRST, PART_NEXT, PART_END };
+
+struct dp_slot {
+	uint8_t state;
+	uint8_t part; /* enum part */
+	bool flush;   /* UDP: memcached sends what it holds after this */
+	bool close;
+	struct dp_msg *msg; /* holds the reply */
+};
+
+/* How a connection's replies leave, given by the backend that made it. */
+struct dp_conn_ops {
+	/* Sends what k->out holds: a stream writes what it can (and asks
+	 * to be told when it can write more); a datagram connection sends
+	 * it as one message, an empty one as a bare header. Returns false
+	 * when the connection was closed. */
+	bool (*send)(struct dp_core *c, struct dp_conn *k);
+	/* A reply from another core was filed: moves the connection on. */
+	void (*progress)(struct dp_core *c, struct dp_conn *k);
+	/* The connection is closed: lets go of what the backend holds for
+	 * it (a socket, a packet buffer). Runs once. */
+	void (*closed)(struct dp_core *c, struct dp_conn *k);
+};
+
+struct dp_conn {
+	int fd;
+	bool udp;
+	bool want_close;  /* quit or error: answer what came before, then close
+			   */
+	bool eof;	  /* the client sent all it will: answer it, close */
+	bool closed;	  /* fd gone; freed when no reply is out */
+	bool pollout;	  /* the socket is full: EPOLLOUT wanted */
+	bool pollout_set; /* EPOLLOUT is what epoll has */
+	bool paused;	  /* EPOLLIN dropped: it may not take more now */
+	bool walked;	  /* UDP: a response went out since the last flush */
+	const struct dp_conn_ops *ops;
+	struct proto_parser ps;
+	char *rbuf;
+	size_t rlen, rcap;
+	struct proto_out out;
+	size_t out_sent;
+	struct dp_slot *slots;
+	uint32_t scap;	       /* slots[] size, a power of two */
+	uint32_t shead, stail; /* slots in [shead, stail), by sequence */
+	uint32_t waiting;      /* slots waiting for another core */
+	size_t held;	       /* reply bytes in ready slots */
+	uint64_t last_rx;      /* when input last made progress, seconds */
+	/* A split retrieval (see split_run()) is taken a key at a time while
+	 * the connection has room: its request stays at the head of rbuf
+	 * and split_pos is where its key walk stands. */
+	bool splitting;
+	bool runnable; /* input is left that only room stopped */
+	uint32_t split_pos;
+	struct proto_req split;
+	/* requests parsed but not yet run (kept back by room, or a datagram
+	 * parsed with its burst), in order, the first at the head of rbuf;
+	 * made when first needed */
+	struct proto_req *left;
+	uint32_t nleft;
+	struct dp_conn *prev, *next;
+	/* a datagram's request id, and where its replies go: a socket
+	 * address, or a packet peer kept with the packet it came in */
+	uint16_t req_id;
+	union {
+		struct {
+			struct sockaddr_storage addr;
+			socklen_t len;
+			int fd;
+		} sock;
+		struct {
+			uint8_t mac[6];
+			uint16_t port; /* network order, as ip */
+			uint32_t ip;
+			struct rte_mbuf *keep; /* reused for the first reply */
+		} pkt;
+	} peer;
+};
+
+/* A new connection on this core; a datagram one comes from the core's
+ * pool. NULL when memory is out. */
+struct dp_conn *dp_conn_new(struct dp_core *c, int fd, bool udp,
+			    const struct dp_conn_ops *ops);
+/* Closes a connection; it is freed now or when its last reply returns. */
+void dp_conn_close(struct dp_core *c, struct dp_conn *k);
+void dp_conn_free(struct dp_conn *k);
+/*
+ * Parses and runs what the connection's buffer holds, as far as it may
+ * take requests now (a datagram is taken whole). Sets k->runnable when
+ * input is left that only room stopped.
+ */
+void dp_conn_parse(struct dp_core *c, struct dp_conn *k);
+/* Appends ready slots, in order, to the connection's output. */
+void dp_conn_drain(struct dp_core *c, struct dp_conn *k);
+/*
+ * Whether the connection may take another request: it has not asked to
+ * close, and what it has in flight is bounded in requests, in requests at
+ * other cores and in unsent reply bytes. A client that does not read its
+ * replies is therefore not read either, and costs at most about OUT_HIGH
+ * plus WAIT_MAX replies.
+ */
+static inline bool dp_conn_can_take(const struct dp_conn *k)
+{
+	size_t pending = k->out.len - k->out_sent + k->held;
+
+	return !k->want_close && k->stail - k->shead < SLOT_MAX &&
+	       k->waiting < WAIT_MAX && pending <= OUT_HIGH;
+}
+/* The most a connection buffers: a command line and the largest item. */
+size_t dp_rbuf_max(void);
+/* Files a reply from another core in its slot, and moves its connection
+ * on. */
+void dp_conn_reply(struct dp_core *c, struct dp_msg *m);
+/* Drops a trailing "END\r\n" (one key of a split retrieval). */
+void dp_strip_end(struct proto_out *o, size_t from);
+
+/*
+ * A datagram: a connection that owns a copy of its payload (the memcached
+ * frame header first), or NULL when the datagram is dropped (a bad frame
+ * header, counted in c->udp_dropped) or memory is out. The caller fills
+ * k->peer.
+ */
+struct dp_conn *dp_udp_take(struct dp_core *c, const char *d, size_t n,
+			    const struct dp_conn_ops *ops);
+/*
+ * A burst of datagrams taken: parses each into its connection's requests
+ * held back, prefetches the keys this core owns together, then runs the
+ * datagrams in order. k[i] may be NULL (dropped).
+ */
+void dp_udp_burst(struct dp_core *c, struct dp_conn *const *k, unsigned n);
+/* One datagram's requests, run; again on each reply from another core.
+ * The datagram is done once nothing is out or held back. */
+void dp_udp_run(struct dp_core *c, struct dp_conn *k);
+
+/* ------------------------------------------------------------------------
+ * Backends
+ * ---------------------------------------------------------------------- */
+
+/*
+ * What the loop calls. setup runs on the main thread before the workers
+ * start, teardown after they stopped; quiet, poll and flush run on the
+ * core's own worker.
+ */
+struct dp_backend {
+	const char *name;
+	int (*setup)(struct dp_core *c, char *err, size_t errlen);
+	/* Stops taking new input; what is in flight is still answered. */
+	void (*quiet)(struct dp_core *c);
+	/* Takes what has arrived (waiting at most timeout_ms for it, where
+	 * the backend can sleep) and runs it. Returns how much it took. */
+	unsigned (*poll)(struct dp_core *c, int timeout_ms);
+	/* Sends what the pass queued. */
+	void (*flush)(struct dp_core *c);
+	/* Flushes what is owed, briefly, and closes what it opened. */
+	void (*teardown)(struct dp_core *c);
+	/* Whether poll must be called without sleeping (a polled port). */
+	bool busy_poll;
+};
+
+extern const struct dp_backend dp_socket_backend;
+
+/* The socket backend's part of a core. */
+struct dp_sock_core {
+	int ep;
+	int lfd[DP_ADDR_MAX];
+	int ufd[DP_ADDR_MAX];
+	unsigned nl, nu;
+	char *dgram;
+};
+
+/* The DPDK backend's part of a core, opaque to the rest. */
+struct dp_pkt_core;
+
+/* ------------------------------------------------------------------------
+ * Cores (dp_loop.c)
+ * ---------------------------------------------------------------------- */
+
+#define DP_BACKEND_MAX 2
+
+struct dp_core {
+	unsigned id;
+	int evfd; /* written to wake the core while it sleeps */
+	atomic_int sleeping;
+
+	struct proto_node *node;
+	struct rte_ring *to[DP_CORE_MAX];   /* this core -> core i */
+	struct rte_ring *from[DP_CORE_MAX]; /* core i -> this core */
+	/* messages for core i not yet on its ring, oldest first */
+	struct dp_msg *outq[DP_CORE_MAX];
+	struct dp_msg *outq_tail[DP_CORE_MAX];
+	bool kick[DP_CORE_MAX];
+	struct dp_msg *pool;
+	struct dp_conn conns; /* list head */
+	struct proto_conn_stats cs;
+	uint64_t last_tick;
+	uint64_t udp_dropped;
+	bool quiet;			   /* stopping: no new input */
+	struct proto_req ahead[AHEAD_MAX]; /* parsed, not yet run */
+	struct dp_conn *udp_pool;	   /* released datagram connections */
+	unsigned udp_pooled;
+	struct dp_sock_core sock;
+	struct dp_pkt_core *pkt;
+} ML_CACHE_ALIGNED;
+
+/* The node, as every core sees it; set before the workers start. */
+extern const struct dp_config *dp_cfg;
+extern struct dp_core *dp_cores;
+extern unsigned dp_ncores;
+extern atomic_uint dp_conns_open;
+
+/* Monotonic and wall-clock seconds, coarse. */
+uint64_t dp_now_sec(void);
+uint32_t dp_wall_sec(void);
+
+#endif /* MEMLANE_DP_INTERNAL_H */

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The per-core loop, and the node's setup and teardown.
+ *
+ *   while (!stop) {
+ *           poll each backend: take what arrived (the socket backend
+ *           sleeps in epoll while nothing is queued and no backend
+ *           must be polled), parse, route, execute what this core owns;
+ *           drain the rings from the other cores: execute their
+ *           requests, file their replies;
+ *           flush each backend; move queued messages onto the rings,
+ *           wake the cores we sent to;
+ *           once a second: clock, expiry sweep, idle connections;
+ *   }
+ *
+ * Share nothing: a core touches only its own shard, connections, message
+ * pool and backend state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#include "dp_internal.h"
+
+const struct dp_config *dp_cfg;
+struct dp_core *dp_cores;
+unsigned dp_ncores;
+atomic_uint dp_conns_open;
+static atomic_int stop_flag;
+static atomic_uint cores_quiet;
+/* the backends every core runs, the socket one first */
+static const struct dp_backend *backends[DP_BACKEND_MAX];
+static unsigned nbackends;
+
+unsigned dp_eal_memory_mb(unsigned n)
+{
+	/* a ring per ordered pair of cores, plus room for the EAL itself */
+	size_t ring = RING_SIZE * sizeof(void *) + 4096;
+	size_t bytes = (size_t)n * (n - 1) * ring + (2u << 20);
+
+	return (unsigned)((bytes + (1u << 20) - 1) >> 20) + 2;
+}
+
+void dp_stop(void)
+{
+	atomic_store(&stop_flag, 1);
+}
+
+uint64_t dp_now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+uint32_t dp_wall_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+static void tick(struct dp_core *c)
+{
+	uint64_t now = dp_now_sec();
+	struct dp_conn *k, *next;
+
+	if (now == c->last_tick)
+		return;
+	c->last_tick = now;
+	proto_node_set_time(c->node, dp_wall_sec());
+	cache_sweep(proto_node_shard(c->node, 0), SWEEP_BUDGET);
+	if (!dp_cfg->idle_timeout)
+		return;
+	for (k = c->conns.next; k != &c->conns; k = next) {
+		next = k->next;
+		/* a partial request that makes no progress */
+		if (!k->udp && !k->closed && k->rlen &&
+		    now - k->last_rx >= dp_cfg->idle_timeout)
+			dp_conn_close(c, k);
+	}
+}
+
+/* Whether every core has stopped taking input and has nothing out at
+ * another core: then every core may leave its loop. */
+static bool all_quiet(struct dp_core *c, bool *counted)
+{
+	bool waiting = false;
+
+	for (struct dp_conn *k = c->conns.next; k != &c->conns; k = k->next)
+		waiting |= k->waiting != 0;
+	if (!waiting && !*counted) {
+		*counted = true;
+		atomic_fetch_add(&cores_quiet, 1);
+	}
+	return atomic_load(&cores_quiet) == dp_ncores;
+}
+
+/* How long the sleeping backend may wait: not at all while work is
+ * queued or another backend must be polled. */
+static int wait_ms(struct dp_core *c, bool polled)
+{
+	if (dp_outq_flush(c) || dp_rings_pending(c) || polled)
+		return 0;
+	atomic_store(&c->sleeping, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (dp_rings_pending(c)) {
+		atomic_store(&c->sleeping, 0);
+		return 0;
+	}
+	return c->quiet ? 1 : WAIT_MS;
+}
+
+static int worker(void *arg)
+{
+	int idx = rte_lcore_index(rte_lcore_id());
+	bool quiet_counted = false, polled = false;
+	struct dp_core *c;
+
+	(void)arg;
+	if (idx < 0 || (unsigned)idx >= dp_ncores)
+		return 0; /* an lcore beyond -t (from --eal) */
+	c = &dp_cores[idx];
+	for (unsigned b = 0; b < nbackends; b++)
+		polled |= backends[b]->busy_poll;
+	while (true) {
+		if (atomic_load(&stop_flag) && !c->quiet) {
+			/* stop taking input; answer what is in flight */
+			c->quiet = true;
+			for (unsigned b = 0; b < nbackends; b++)
+				backends[b]->quiet(c);
+		}
+		if (c->quiet && all_quiet(c, &quiet_counted))
+			break;
+		for (unsigned b = 0; b < nbackends; b++)
+			backends[b]->poll(c, b == 0 ? wait_ms(c, polled) : 0);
+		dp_rings_drain(c);
+		for (unsigned b = 0; b < nbackends; b++)
+			backends[b]->flush(c);
+		dp_outq_flush(c);
+		dp_kick_all(c);
+		tick(c);
+		proto_node_set_conn_stats(c->node, &c->cs);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Setup and teardown
+ * ---------------------------------------------------------------------- */
+
+static void core_teardown(struct dp_core *c)
+{
+	for (unsigned b = nbackends; b-- > 0;)
+		if (backends[b]->teardown)
+			backends[b]->teardown(c);
+	while (c->conns.next != &c->conns) {
+		struct dp_conn *k = c->conns.next;
+
+		k->waiting = 0;
+		dp_conn_close(c, k);
+	}
+	dp_msgs_teardown(c);
+	while (c->udp_pool) {
+		struct dp_conn *k = c->udp_pool;
+
+		c->udp_pool = k->next;
+		dp_conn_free(k);
+	}
+	if (c->evfd >= 0)
+		close(c->evfd);
+	c->evfd = -1;
+}
+
+static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
+{
+	const struct dp_config *cfg = dp_cfg;
+	struct proto_node_params np = {
+		.nshards = 1,
+		.mem_limit = cfg->mem_limit / dp_ncores,
+		.item_size_max = cfg->item_size_max,
+		.no_evict = cfg->no_evict,
+		.now = dp_wall_sec(),
+		.pid = (uint32_t)getpid(),
+		.conn_max = cfg->conn_max,
+		.tcp_port = cfg->tcp_port,
+		.udp_port = cfg->udp_port,
+		.threads = dp_ncores,
+		.cas_id = id,
+		.cas_id_bits = 0,
+	};
+	int rc;
+
+	while ((1u << np.cas_id_bits) < dp_ncores)
+		np.cas_id_bits++;
+	c->id = id;
+	c->node = proto_node_create(&np);
+	if (!c->node) {
+		snprintf(err, errlen, "core %u: cannot create its shard: %s",
+			 id, strerror(errno));
+		return -ENOMEM;
+	}
+	c->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->evfd < 0) {
+		snprintf(err, errlen, "core %u: %s", id, strerror(errno));
+		return -errno;
+	}
+	for (unsigned b = 0; b < nbackends; b++)
+		if ((rc = backends[b]->setup(c, err, errlen)))
+			return rc;
+	for (int i = 0; i < MSG_PREALLOC; i++) {
+		struct dp_msg *m = calloc(1, sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		dp_msg_put(c, m);
+	}
+	return 0;
+}
+
+int dp_run(const struct dp_config *config, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	dp_cfg = config;
+	dp_ncores = config->ncores;
+	nbackends = 0;
+	backends[nbackends++] = &dp_socket_backend;
+	if (rte_lcore_count() < dp_ncores) {
+		snprintf(err, errlen, "the EAL has %u lcores, %u are needed",
+			 rte_lcore_count(), dp_ncores);
+		return -EINVAL;
+	}
+	dp_cores = aligned_alloc(ML_CACHE_LINE, sizeof(*dp_cores) * dp_ncores);
+	if (!dp_cores) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memset(dp_cores, 0, sizeof(*dp_cores) * dp_ncores);
+	for (unsigned i = 0; i < dp_ncores; i++) {
+		struct dp_core *c = &dp_cores[i];
+
+		c->id = i;
+		c->evfd = -1;
+		c->sock.ep = -1;
+		c->conns.next = c->conns.prev = &c->conns;
+	}
+	for (unsigned i = 0; i < dp_ncores && !rc; i++)
+		rc = core_setup(&dp_cores[i], i, err, errlen);
+	if (!rc)
+		rc = dp_rings_setup(err, errlen);
+	if (!rc) {
+		struct proto_node *peers[DP_CORE_MAX];
+
+		for (unsigned i = 0; i < dp_ncores; i++)
+			peers[i] = dp_cores[i].node;
+		for (unsigned i = 0; i < dp_ncores; i++)
+			proto_node_set_peers(dp_cores[i].node, peers,
+					     dp_ncores);
+		if (config->verbose)
+			fprintf(stderr,
+				"memlaned: %u cores, %s, tcp %u, udp %u, %zu "
+				"MB\n",
+				dp_ncores, backends[nbackends - 1]->name,
+				config->tcp_port, config->udp_port,
+				config->mem_limit >> 20);
+		rte_eal_mp_remote_launch(worker, NULL, CALL_MAIN);
+		rte_eal_mp_wait_lcore();
+	}
+	for (unsigned i = 0; i < dp_ncores; i++)
+		core_teardown(&dp_cores[i]);
+	dp_rings_free();
+	for (unsigned i = 0; i < dp_ncores; i++)
+		proto_node_free(dp_cores[i].node);
+	free(dp_cores);
+	dp_cores = NULL;
+	return rc;
+}
