@@ -26,6 +26,8 @@ static const struct bench_cmd bench_cmds[] = {
 	 bench_memory_main},
 	{"load", "load generator for a memcached-protocol server",
 	 bench_load_main},
+	{"pktload", "memcached UDP load from a DPDK port (kernel bypass)",
+	 bench_pktload_main},
 };
 
 static void bench_usage(FILE *f)

@@ -18,6 +18,7 @@
 int bench_engine_main(int argc, char **argv);
 int bench_memory_main(int argc, char **argv);
 int bench_load_main(int argc, char **argv);
+int bench_pktload_main(int argc, char **argv);
 
 /* ------------------------------------------------------------------------
  * Shared helpers (bench.c)

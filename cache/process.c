@@ -126,6 +126,10 @@ struct proto_node {
 	 * proto_node_set_peers()); NULL when this node is the only one */
 	struct proto_node *const *peers;
 	unsigned npeers;
+
+	/* the transport's counters: stats dataplane */
+	int (*transport_stats)(void *arg, struct proto_out *out);
+	void *transport_arg;
 };
 
 /* ------------------------------------------------------------------------
@@ -449,6 +453,14 @@ void proto_node_set_conn_stats(struct proto_node *n,
 			       const struct proto_conn_stats *cs)
 {
 	n->conn = *cs;
+}
+
+void proto_node_set_transport_stats(struct proto_node *n,
+				    int (*fn)(void *arg, struct proto_out *out),
+				    void *arg)
+{
+	n->transport_stats = fn;
+	n->transport_arg = arg;
 }
 
 void proto_node_set_peers(struct proto_node *n, struct proto_node *const *peers,
@@ -2126,6 +2138,11 @@ static int do_stats(struct proto_node *n, const char *buf,
 		return stats_detail(n, buf, req, out);
 	if (word_is(w, wlen, "cores"))
 		return stats_cores(n, out);
+	if (word_is(w, wlen, "dataplane") && n->transport_stats) {
+		int rc = n->transport_stats(n->transport_arg, out);
+
+		return rc ? rc : OUT_LIT(out, "END\r\n");
+	}
 	return OUT_LIT(out, "ERROR\r\n");
 }
 

@@ -260,5 +260,15 @@ struct proto_conn_stats {
 };
 void proto_node_set_conn_stats(struct proto_node *n,
 			       const struct proto_conn_stats *cs);
+/*
+ * Lets the transport answer "stats dataplane" (memlane's own group):
+ * fn appends its STAT lines, without the END, and returns 0 or -ENOMEM.
+ * It runs on the core that executes the stats request and may read
+ * every core's counters. Without it the group is an ERROR, as any
+ * unknown group is.
+ */
+void proto_node_set_transport_stats(struct proto_node *n,
+				    int (*fn)(void *arg, struct proto_out *out),
+				    void *arg);
 
 #endif /* MEMLANE_CACHE_PROTO_H */

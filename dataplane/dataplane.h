@@ -20,19 +20,27 @@
 #define DP_ADDR_MAX 8
 #define DP_CORE_MAX 64
 
+enum dp_backend_kind {
+	DP_BACKEND_SOCKET, /* kernel sockets, the default */
+	DP_BACKEND_DPDK,   /* memcached UDP on a DPDK port, TCP on sockets */
+};
+
 struct dp_config {
 	uint16_t tcp_port; /* -p, 0 = no TCP */
 	uint16_t udp_port; /* -U, 0 = no UDP */
 	unsigned naddrs;   /* -l */
 	char addrs[DP_ADDR_MAX][64];
-	size_t mem_limit;      /* -m, bytes */
-	unsigned ncores;       /* -t */
-	unsigned conn_max;     /* -c */
-	size_t item_size_max;  /* -I, bytes */
-	bool no_evict;	       /* -M */
-	unsigned verbose;      /* -v, -vv */
-	unsigned idle_timeout; /* seconds, 0 = never */
-	char eal_extra[512];   /* --eal */
+	size_t mem_limit;		/* -m, bytes */
+	unsigned ncores;		/* -t */
+	unsigned conn_max;		/* -c */
+	size_t item_size_max;		/* -I, bytes */
+	bool no_evict;			/* -M */
+	unsigned verbose;		/* -v, -vv */
+	unsigned idle_timeout;		/* seconds, 0 = never */
+	char eal_extra[512];		/* --eal */
+	enum dp_backend_kind dataplane; /* --dataplane */
+	char ip[16];	     /* --ip: the IPv4 the DPDK port answers for */
+	char udp_allow[512]; /* --udp-allow; "" = the port's own subnet */
 };
 
 /*
@@ -53,8 +61,18 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
  */
 int dp_run(const struct dp_config *cfg, char *err, size_t errlen);
 
-/* Megabytes of EAL memory a node of ncores needs (its rings). */
-unsigned dp_eal_memory_mb(unsigned ncores);
+/* Megabytes of EAL memory the node needs: its rings, and with the DPDK
+ * backend its mbuf pools and the PMD's own buffers. */
+unsigned dp_eal_memory_mb(const struct dp_config *cfg);
+
+/*
+ * Before the EAL starts, with the DPDK backend: gives each net_af_xdp
+ * vdev in cfg->eal_extra memlane's XDP program (xdp_prog=), unless it
+ * names one of its own, after taking a stale copy of ours, left by a
+ * crash, off its interface. Returns 0, or -errno with err saying why
+ * (-EBUSY: another program holds the interface).
+ */
+int dp_dpdk_prepare(struct dp_config *cfg, char *err, size_t errlen);
 
 /* Asks a running node to stop. Async-signal-safe. */
 void dp_stop(void);

@@ -34,6 +34,13 @@ static const char usage[] =
 	"                          request after S seconds (default 30, 0 = "
 	"never)\n"
 	"      --eal=ARGS          extra DPDK EAL arguments\n"
+	"      --dataplane=KIND    socket (default) or dpdk: memcached UDP on\n"
+	"                          the DPDK port the EAL arguments give\n"
+	"      --ip=ADDR           dpdk: the IPv4 address the port answers\n"
+	"                          for (ARP, ping, memcached UDP on -U)\n"
+	"      --udp-allow=CIDR[,CIDR..]\n"
+	"                          dpdk: the sources UDP is answered for\n"
+	"                          (default: the interface's own subnets)\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n";
 
@@ -145,7 +152,7 @@ static int parse_addrs(const char *arg, struct dp_config *cfg, char *err,
 int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		    size_t errlen, char *out, size_t outlen)
 {
-	enum { OPT_IDLE = 256, OPT_EAL };
+	enum { OPT_IDLE = 256, OPT_EAL, OPT_DATAPLANE, OPT_IP, OPT_ALLOW };
 	static const struct option longopts[] = {
 		{"port", required_argument, NULL, 'p'},
 		{"udp-port", required_argument, NULL, 'U'},
@@ -158,6 +165,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		{"verbose", no_argument, NULL, 'v'},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE},
 		{"eal", required_argument, NULL, OPT_EAL},
+		{"dataplane", required_argument, NULL, OPT_DATAPLANE},
+		{"ip", required_argument, NULL, OPT_IP},
+		{"udp-allow", required_argument, NULL, OPT_ALLOW},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -249,6 +259,33 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 				return fail(err, errlen, "--eal: too long");
 			strcpy(cfg->eal_extra, optarg);
 			break;
+		case OPT_DATAPLANE:
+			if (strcmp(optarg, "socket") == 0)
+				cfg->dataplane = DP_BACKEND_SOCKET;
+			else if (strcmp(optarg, "dpdk") == 0)
+				cfg->dataplane = DP_BACKEND_DPDK;
+			else
+				return fail(err, errlen,
+					    "--dataplane: '%s' is not socket "
+					    "or dpdk",
+					    optarg);
+			break;
+		case OPT_IP: {
+			struct in_addr a;
+
+			if (inet_pton(AF_INET, optarg, &a) != 1)
+				return fail(err, errlen,
+					    "--ip: '%s' is not an IPv4 address",
+					    optarg);
+			snprintf(cfg->ip, sizeof(cfg->ip), "%s", optarg);
+			break;
+		}
+		case OPT_ALLOW:
+			if (strlen(optarg) >= sizeof(cfg->udp_allow))
+				return fail(err, errlen,
+					    "--udp-allow: too long");
+			strcpy(cfg->udp_allow, optarg);
+			break;
 		case 'h':
 			snprintf(out, outlen, "%s", usage);
 			return 1;
@@ -286,5 +323,17 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			    cfg->ncores);
 	if (cfg->tcp_port == 0 && cfg->udp_port == 0)
 		return fail(err, errlen, "-p 0 and -U 0: nothing to serve");
+	if (cfg->dataplane == DP_BACKEND_DPDK && !cfg->ip[0])
+		return fail(err, errlen,
+			    "--dataplane dpdk needs --ip, the address the port "
+			    "answers for");
+	if (cfg->dataplane == DP_BACKEND_DPDK && !cfg->udp_port)
+		return fail(
+			err, errlen,
+			"--dataplane dpdk needs -U, the memcached UDP port");
+	if (cfg->dataplane != DP_BACKEND_DPDK &&
+	    (cfg->ip[0] || cfg->udp_allow[0]))
+		return fail(err, errlen,
+			    "--ip and --udp-allow go with --dataplane dpdk");
 	return 0;
 }

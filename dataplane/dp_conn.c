@@ -318,6 +318,7 @@ static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
 	s->flush = udp_flushes(req, part);
 	s->msg = NULL;
 	k->waiting++;
+	c->handed_off++;
 	dp_msg_send(c, owner, m);
 }
 

@@ -249,6 +249,8 @@ void dp_udp_run(struct dp_core *c, struct dp_conn *k);
  */
 struct dp_backend {
 	const char *name;
+	/* Sets up the core's part; the first core's call also sets up what
+	 * the node shares (a port), the last one's starts it. */
 	int (*setup)(struct dp_core *c, char *err, size_t errlen);
 	/* Stops taking new input; what is in flight is still answered. */
 	void (*quiet)(struct dp_core *c);
@@ -259,11 +261,18 @@ struct dp_backend {
 	void (*flush)(struct dp_core *c);
 	/* Flushes what is owed, briefly, and closes what it opened. */
 	void (*teardown)(struct dp_core *c);
+	/* After every core's teardown: closes what the node shares. May be
+	 * NULL. */
+	void (*close)(void);
+	/* Appends the backend's stats dataplane lines (all cores); may be
+	 * NULL. Returns 0 or -ENOMEM. */
+	int (*stats)(struct proto_out *out);
 	/* Whether poll must be called without sleeping (a polled port). */
 	bool busy_poll;
 };
 
 extern const struct dp_backend dp_socket_backend;
+extern const struct dp_backend dp_dpdk_backend;
 
 /* The socket backend's part of a core. */
 struct dp_sock_core {
@@ -300,7 +309,8 @@ struct dp_core {
 	struct proto_conn_stats cs;
 	uint64_t last_tick;
 	uint64_t udp_dropped;
-	bool quiet;			   /* stopping: no new input */
+	uint64_t handed_off; /* requests sent to their owner core */
+	bool quiet;	     /* stopping: no new input */
 	struct proto_req ahead[AHEAD_MAX]; /* parsed, not yet run */
 	struct dp_conn *udp_pool;	   /* released datagram connections */
 	unsigned udp_pooled;
@@ -313,6 +323,13 @@ extern const struct dp_config *dp_cfg;
 extern struct dp_core *dp_cores;
 extern unsigned dp_ncores;
 extern atomic_uint dp_conns_open;
+
+/* One "STAT name value" line appended to out; 0 or -ENOMEM. */
+int dp_stat(struct proto_out *out, const char *name, uint64_t v);
+int dp_stat_str(struct proto_out *out, const char *name, const char *v);
+/* "STAT dp_core<core>_<name> value" */
+int dp_stat_core(struct proto_out *out, unsigned core, const char *name,
+		 uint64_t v);
 
 /* Monotonic and wall-clock seconds, coarse. */
 uint64_t dp_now_sec(void);

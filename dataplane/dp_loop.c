@@ -17,6 +17,7 @@
  * pool and backend state.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,18 @@ static atomic_uint cores_quiet;
 static const struct dp_backend *backends[DP_BACKEND_MAX];
 static unsigned nbackends;
 
-unsigned dp_eal_memory_mb(unsigned n)
+unsigned dp_eal_memory_mb(const struct dp_config *cfg)
 {
 	/* a ring per ordered pair of cores, plus room for the EAL itself */
-	size_t ring = RING_SIZE * sizeof(void *) + 4096;
-	size_t bytes = (size_t)n * (n - 1) * ring + (2u << 20);
+	size_t n = cfg->ncores, ring = RING_SIZE * sizeof(void *) + 4096;
+	size_t bytes = n * (n - 1) * ring + (2u << 20);
+	unsigned mb = (unsigned)((bytes + (1u << 20) - 1) >> 20) + 2;
 
-	return (unsigned)((bytes + (1u << 20) - 1) >> 20) + 2;
+	/* per core an mbuf pool (about 20 MB) and a PMD's own buffers
+	 * (af_xdp's UMEM: 16 MB), and the port's rings */
+	if (cfg->dataplane == DP_BACKEND_DPDK)
+		mb += (unsigned)n * 40 + 64;
+	return mb;
 }
 
 void dp_stop(void)
@@ -156,6 +162,70 @@ static int worker(void *arg)
 }
 
 /* ------------------------------------------------------------------------
+ * stats dataplane
+ * ---------------------------------------------------------------------- */
+
+int dp_stat(struct proto_out *out, const char *name, uint64_t v)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "STAT %s %" PRIu64 "\r\n", name,
+			 v);
+
+	if (proto_out_reserve(out, (size_t)n))
+		return -ENOMEM;
+	memcpy(out->buf + out->len, line, (size_t)n);
+	out->len += (size_t)n;
+	return 0;
+}
+
+int dp_stat_str(struct proto_out *out, const char *name, const char *v)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "STAT %s %s\r\n", name, v);
+
+	if (n >= (int)sizeof(line))
+		n = sizeof(line) - 1;
+	if (proto_out_reserve(out, (size_t)n))
+		return -ENOMEM;
+	memcpy(out->buf + out->len, line, (size_t)n);
+	out->len += (size_t)n;
+	return 0;
+}
+
+int dp_stat_core(struct proto_out *out, unsigned core, const char *name,
+		 uint64_t v)
+{
+	char full[64];
+
+	snprintf(full, sizeof(full), "dp_core%u_%s", core, name);
+	return dp_stat(out, full, v);
+}
+
+/* The node's dataplane counters, every core's: read while the cores
+ * count, as stats reads every shard's. */
+static int dp_stats(void *arg, struct proto_out *out)
+{
+	const struct dp_backend *b = backends[nbackends - 1];
+	uint64_t handed = 0, dropped = 0;
+	int rc = 0;
+
+	(void)arg;
+	for (unsigned i = 0; i < dp_ncores; i++) {
+		handed += dp_cores[i].handed_off;
+		dropped += dp_cores[i].udp_dropped;
+		rc |= dp_stat_core(out, i, "handed_off",
+				   dp_cores[i].handed_off);
+	}
+	rc |= dp_stat_str(out, "dp_backend", b->name);
+	rc |= dp_stat(out, "dp_cores", dp_ncores);
+	rc |= dp_stat(out, "dp_handed_off", handed);
+	rc |= dp_stat(out, "dp_udp_bad_frames", dropped);
+	if (!rc && b->stats)
+		rc = b->stats(out);
+	return rc ? -ENOMEM : 0;
+}
+
+/* ------------------------------------------------------------------------
  * Setup and teardown
  * ---------------------------------------------------------------------- */
 
@@ -236,6 +306,8 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 	dp_ncores = config->ncores;
 	nbackends = 0;
 	backends[nbackends++] = &dp_socket_backend;
+	if (config->dataplane == DP_BACKEND_DPDK)
+		backends[nbackends++] = &dp_dpdk_backend;
 	if (rte_lcore_count() < dp_ncores) {
 		snprintf(err, errlen, "the EAL has %u lcores, %u are needed",
 			 rte_lcore_count(), dp_ncores);
@@ -264,9 +336,12 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 
 		for (unsigned i = 0; i < dp_ncores; i++)
 			peers[i] = dp_cores[i].node;
-		for (unsigned i = 0; i < dp_ncores; i++)
+		for (unsigned i = 0; i < dp_ncores; i++) {
 			proto_node_set_peers(dp_cores[i].node, peers,
 					     dp_ncores);
+			proto_node_set_transport_stats(dp_cores[i].node,
+						       dp_stats, NULL);
+		}
 		if (config->verbose)
 			fprintf(stderr,
 				"memlaned: %u cores, %s, tcp %u, udp %u, %zu "
@@ -279,6 +354,9 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 	}
 	for (unsigned i = 0; i < dp_ncores; i++)
 		core_teardown(&dp_cores[i]);
+	for (unsigned b = nbackends; b-- > 0;)
+		if (backends[b]->close)
+			backends[b]->close();
 	dp_rings_free();
 	for (unsigned i = 0; i < dp_ncores; i++)
 		proto_node_free(dp_cores[i].node);

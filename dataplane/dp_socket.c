@@ -437,7 +437,9 @@ static void sock_teardown(struct dp_core *c)
 static int sock_setup(struct dp_core *c, char *err, size_t errlen)
 {
 	const struct dp_config *cfg = dp_cfg;
-	uint16_t udp_port = cfg->udp_port;
+	/* with the DPDK backend, -U is the port's, not the kernel's */
+	uint16_t udp_port =
+		cfg->dataplane == DP_BACKEND_SOCKET ? cfg->udp_port : 0;
 	struct epoll_event ev = {.events = EPOLLIN};
 	int rc;
 

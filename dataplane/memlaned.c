@@ -7,6 +7,7 @@
  * runs the node until SIGTERM or SIGINT.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,31 @@
 #include "dataplane.h"
 
 #define EAL_ARGS_MAX 64
+
+/* EAL options that, given in --eal, replace a default of memlaned's. */
+static const char *const eal_mem_opts[] = {
+	"--no-huge", "-m", "--socket-mem", "--huge-dir", "--in-memory", NULL};
+static const char *const eal_pci_opts[] = {"--no-pci", "-a",	  "--allow",
+					   "-b",       "--block", NULL};
+static const char *const eal_shconf_opts[] = {"--no-shconf", "--in-memory",
+					      "--file-prefix", NULL};
+
+/* Whether args (split at spaces) hold one of opts, alone or as opt=... */
+static bool eal_given(const char *args, const char *const *opts)
+{
+	char buf[sizeof(((struct dp_config *)0)->eal_extra)];
+
+	snprintf(buf, sizeof(buf), "%s", args);
+	for (char *save, *t = strtok_r(buf, " ", &save); t;
+	     t = strtok_r(NULL, " ", &save))
+		for (const char *const *o = opts; *o; o++) {
+			size_t n = strlen(*o);
+
+			if (strncmp(t, *o, n) == 0 && (!t[n] || t[n] == '='))
+				return true;
+		}
+	return false;
+}
 
 static void on_signal(int sig)
 {
@@ -71,13 +97,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memlaned: cannot list the CPUs allowed\n");
 		return 1;
 	}
+	if (cfg.dataplane == DP_BACKEND_DPDK &&
+	    dp_dpdk_prepare(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "memlaned: %s\n", err);
+		return EX_OSERR;
+	}
 	eal[neal++] = argv[0];
-	eal[neal++] = "--no-huge";
-	snprintf(mem, sizeof(mem), "%u", dp_eal_memory_mb(cfg.ncores));
-	eal[neal++] = "-m";
-	eal[neal++] = mem;
-	eal[neal++] = "--no-pci";
-	eal[neal++] = "--no-shconf";
+	/* unprivileged defaults, unless --eal chose otherwise: a DPDK port
+	 * on a real NIC names it (-a) and may want huge pages */
+	if (!eal_given(cfg.eal_extra, eal_mem_opts)) {
+		snprintf(mem, sizeof(mem), "%u", dp_eal_memory_mb(&cfg));
+		eal[neal++] = "--no-huge";
+		eal[neal++] = "-m";
+		eal[neal++] = mem;
+	}
+	if (!eal_given(cfg.eal_extra, eal_pci_opts))
+		eal[neal++] = "--no-pci";
+	if (!eal_given(cfg.eal_extra, eal_shconf_opts))
+		eal[neal++] = "--no-shconf";
 	eal[neal++] = "--no-telemetry";
 	eal[neal++] = cfg.verbose > 1 ? "--log-level=lib.eal:info"
 				      : "--log-level=lib.eal:error";

@@ -11,7 +11,7 @@ pkgs=(
 	libjemalloc-dev libxxhash-dev libcmocka-dev libssl-dev
 	memcached libmemcached-dev libmemcached-tools
 	python3 python3-pymemcache
-	iproute2 procps valgrind
+	iproute2 iputils-ping ethtool procps valgrind
 )
 
 missing=()

@@ -962,6 +962,37 @@ static void test_stats_items_slabs(void **state)
 	assert_int_equal(strcmp(f->reply + strlen(f->reply) - 5, "END\r\n"), 0);
 }
 
+static int transport_lines(void *arg, struct proto_out *out)
+{
+	static const char lines[] = "STAT dp_backend test\r\n";
+	unsigned *calls = arg;
+
+	(*calls)++;
+	if (proto_out_reserve(out, sizeof(lines) - 1))
+		return -ENOMEM;
+	memcpy(out->buf + out->len, lines, sizeof(lines) - 1);
+	out->len += sizeof(lines) - 1;
+	return 0;
+}
+
+/* stats dataplane is the transport's: an unknown group until it gives
+ * its counters, then its lines and END. */
+static void test_stats_dataplane(void **state)
+{
+	struct fx *f = *state;
+	unsigned calls = 0;
+
+	EXPECT(f, "stats dataplane\r\n", "ERROR\r\n");
+	proto_node_set_transport_stats(f->n, transport_lines, &calls);
+	EXPECT(f, "stats dataplane\r\n", "STAT dp_backend test\r\nEND\r\n");
+	EXPECT(f, "stats dataplane extra\r\n",
+	       "STAT dp_backend test\r\nEND\r\n");
+	assert_int_equal(calls, 2);
+	/* other groups are not the transport's */
+	EXPECT(f, "stats datapl\r\n", "ERROR\r\n");
+	assert_int_equal(calls, 2);
+}
+
 /* ------------------------------------------------------------------------
  * Meta commands
  * ---------------------------------------------------------------------- */
@@ -1521,6 +1552,7 @@ int main(void)
 						setup_small_items, teardown),
 		T1(test_stats),
 		T1(test_stats_items_slabs),
+		T1(test_stats_dataplane),
 		T1(test_mg_flags),
 		T1(test_mg_vivify_recache),
 		T1(test_md),
