@@ -310,7 +310,10 @@ struct dp_core {
 	uint64_t last_tick;
 	uint64_t udp_dropped;
 	uint64_t handed_off; /* requests sent to their owner core */
-	bool quiet;	     /* stopping: no new input */
+	/* TSC cycles in the loop, and in passes that found no work (an
+	 * epoll sleep included): the core's idle share */
+	uint64_t loop_tsc, idle_tsc;
+	bool quiet;			   /* stopping: no new input */
 	struct proto_req ahead[AHEAD_MAX]; /* parsed, not yet run */
 	struct dp_conn *udp_pool;	   /* released datagram connections */
 	unsigned udp_pooled;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -35,6 +36,9 @@ const struct dp_config *dp_cfg;
 struct dp_core *dp_cores;
 unsigned dp_ncores;
 atomic_uint dp_conns_open;
+/* loop passes a busy port may take before the sockets are asked */
+#define SOCK_EVERY 16
+
 static atomic_int stop_flag;
 static atomic_uint cores_quiet;
 /* the backends every core runs, the socket one first */
@@ -131,6 +135,8 @@ static int worker(void *arg)
 {
 	int idx = rte_lcore_index(rte_lcore_id());
 	bool quiet_counted = false, polled = false;
+	unsigned skipped = 0, work;
+	uint64_t t0, t1;
 	struct dp_core *c;
 
 	(void)arg;
@@ -148,15 +154,30 @@ static int worker(void *arg)
 		}
 		if (c->quiet && all_quiet(c, &quiet_counted))
 			break;
-		for (unsigned b = 0; b < nbackends; b++)
-			backends[b]->poll(c, b == 0 ? wait_ms(c, polled) : 0);
-		dp_rings_drain(c);
+		t0 = rte_rdtsc();
+		work = 0;
+		/* a polled port comes first; the sockets beside it are
+		 * asked (a system call) only every SOCK_EVERY passes while
+		 * the port keeps the core busy */
+		for (unsigned b = nbackends; b-- > 0;) {
+			if (b == 0 && polled && work && ++skipped < SOCK_EVERY)
+				continue;
+			if (b == 0)
+				skipped = 0;
+			work += backends[b]->poll(c, b == 0 ? wait_ms(c, polled)
+							    : 0);
+		}
+		work += dp_rings_drain(c);
 		for (unsigned b = 0; b < nbackends; b++)
 			backends[b]->flush(c);
 		dp_outq_flush(c);
 		dp_kick_all(c);
 		tick(c);
 		proto_node_set_conn_stats(c->node, &c->cs);
+		t1 = rte_rdtsc();
+		c->loop_tsc += t1 - t0;
+		if (!work)
+			c->idle_tsc += t1 - t0;
 	}
 	return 0;
 }
@@ -206,20 +227,26 @@ int dp_stat_core(struct proto_out *out, unsigned core, const char *name,
 static int dp_stats(void *arg, struct proto_out *out)
 {
 	const struct dp_backend *b = backends[nbackends - 1];
-	uint64_t handed = 0, dropped = 0;
+	uint64_t handed = 0, dropped = 0, loop = 0, idle = 0;
 	int rc = 0;
 
 	(void)arg;
 	for (unsigned i = 0; i < dp_ncores; i++) {
 		handed += dp_cores[i].handed_off;
 		dropped += dp_cores[i].udp_dropped;
+		loop += dp_cores[i].loop_tsc;
+		idle += dp_cores[i].idle_tsc;
 		rc |= dp_stat_core(out, i, "handed_off",
 				   dp_cores[i].handed_off);
+		rc |= dp_stat_core(out, i, "loop_cycles", dp_cores[i].loop_tsc);
+		rc |= dp_stat_core(out, i, "idle_cycles", dp_cores[i].idle_tsc);
 	}
 	rc |= dp_stat_str(out, "dp_backend", b->name);
 	rc |= dp_stat(out, "dp_cores", dp_ncores);
 	rc |= dp_stat(out, "dp_handed_off", handed);
 	rc |= dp_stat(out, "dp_udp_bad_frames", dropped);
+	rc |= dp_stat(out, "dp_loop_cycles", loop);
+	rc |= dp_stat(out, "dp_idle_cycles", idle);
 	if (!rc && b->stats)
 		rc = b->stats(out);
 	return rc ? -ENOMEM : 0;

@@ -62,18 +62,56 @@ static inline uint32_t raw32(const uint8_t *p)
 	return v;
 }
 
+/* One's complement sums do not care in which order the bytes of a word
+ * are added, only that both bytes of a word swap together (RFC 1071):
+ * the buffer is summed in native words, 8 bytes at a time, and the
+ * folded result turned to network order once. */
 uint32_t dp_csum_add(uint32_t sum, const void *p, size_t len)
 {
 	const uint8_t *b = p;
-	uint64_t s = sum;
+	uint64_t s = 0, w;
+	uint16_t v;
 
-	for (; len >= 2; b += 2, len -= 2)
-		s += be16(b);
-	if (len)
-		s += (uint32_t)b[0] << 8;
-	while (s >> 32)
-		s = (s & 0xffffffffu) + (s >> 32);
-	return (uint32_t)s;
+	for (; len >= 8; b += 8, len -= 8) {
+		memcpy(&w, b, 8);
+		s += w;
+		s += s < w; /* the end-around carry */
+	}
+	if (len >= 4) {
+		uint32_t w4;
+
+		memcpy(&w4, b, 4);
+		s += w4;
+		s += s < w4;
+		b += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t w2;
+
+		memcpy(&w2, b, 2);
+		s += w2;
+		s += s < w2;
+		b += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint8_t last[2] = {b[0], 0};
+		uint16_t w2;
+
+		memcpy(&w2, last, 2);
+		s += w2;
+		s += s < w2;
+	}
+	s = (s & 0xffffffffu) + (s >> 32);
+	s = (s & 0xffffffffu) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	v = (uint16_t)s;
+	v = ntohs(v);
+	s = (uint64_t)sum + v;
+	return (uint32_t)((s & 0xffffffffu) + (s >> 32));
 }
 
 uint16_t dp_csum_fold(uint32_t sum)
