@@ -29,14 +29,19 @@ struct dp_xdp_params {
 /* A memfd holding the program's object, for xdp_prog=/proc/self/fd/N.
  * Returns the fd, or -errno. */
 int dp_xdp_object_fd(void);
-/* Before the port starts: takes a stale memlane program off ifname.
- * Returns 0, -EBUSY (another program holds it; err says which), or
- * -errno. */
+/* Before the port starts: takes a stale memlane program (one left by a
+ * crash, recognised by its name) off ifname. Returns 0, -ENODEV, -EBUSY
+ * (another program holds it; err names it), or -errno; err says why
+ * whenever it is not 0. */
 int dp_xdp_prepare(const char *ifname, char *err, size_t errlen);
-/* After the PMD attached the program: fills its allowlist and settings.
- * NULL with errno set when the program is not there. */
+/* After the PMD attached the program (native or generic mode): fills
+ * its allowlist, then its settings, so that it sorts frames only with
+ * the allowlist in place. NULL with errno set: ENOENT (memlane's program
+ * is not attached to ifname), ENODEV, E2BIG (more than 256 prefixes),
+ * EINVAL (a prefix longer than 32), or the kernel's. */
 struct dp_xdp *dp_xdp_open(const char *ifname, const struct dp_xdp_params *p);
-/* Sums the counters into out. Returns 0 or -errno. */
+/* Sums the counters over the CPUs into out, in enum ml_xdp_stat's
+ * order (dataplane/bpf/memlane_xdp_shared.h). Returns 0 or -errno. */
 int dp_xdp_counters(struct dp_xdp *x, uint64_t out[ML_XDP_STAT_MAX]);
 /* "passed", "redirected", ...: counter i's name in stats. */
 const char *dp_xdp_stat_name(unsigned i);

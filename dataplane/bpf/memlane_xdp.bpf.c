@@ -1,36 +1,26 @@
-/* SPDX-License-Identifier: (BSD-3-Clause OR GPL-2.0) */
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-3-Clause)
 /*
- * memlane's XDP program: what takes the bypass path, decided at the
- * driver.
+ * memlane's XDP program: memcached UDP for memlaned goes to the queue's
+ * AF_XDP socket, malformed memcached UDP and sources outside the
+ * allowlist are dropped here, everything else goes to the kernel.
  *
- *   memcached UDP to our port (and address), well formed, from an
- *   allowed source            -> the AF_XDP socket of its RX queue
- *   memcached UDP, malformed  -> dropped, counted by reason
- *   from outside the allowlist -> dropped, counted: no reply ever goes
- *                                to such a source (reflection attacks)
- *   everything else           -> the kernel
- *
- * Every byte is read after a bounds check against data_end. The UDP
- * checksum is left to user space, which reads the payload anyway.
+ * The af_xdp PMD loads this object itself, so the settings come from
+ * the ml_config map, not from rodata; until memlaned fills it, every
+ * frame is passed. UDP checksums are left to memlaned.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/udp.h>
-
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "memlane_xdp_shared.h"
 
-#define IP_MF	  0x2000
-#define IP_OFFSET 0x1fff
-#define MC_HDR	  8 /* memcached's UDP frame header */
-
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, ML_XDP_SOCKS_MAX);
+	__uint(max_entries, ML_XDP_XSKS_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks_map SEC(".maps");
@@ -46,37 +36,42 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, ML_XDP_ALLOW_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ml_xdp_prefix);
+	__type(key, struct ml_xdp_lpm_key);
 	__type(value, __u8);
 } ml_allow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ML_XDP_NSTATS);
+	__uint(max_entries, ML_XDP_STAT_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 } ml_stats SEC(".maps");
 
+#define IP_MF	   0x2000
+#define IP_OFFMASK 0x1fff
+
 static __always_inline int count(__u32 stat, int verdict)
 {
-	__u64 *v = bpf_map_lookup_elem(&ml_stats, &stat);
+	__u64 *n = bpf_map_lookup_elem(&ml_stats, &stat);
 
-	if (v)
-		*v += 1;
+	if (n)
+		*n += 1;
 	return verdict;
 }
 
-/* The IPv4 header (20 bytes, already bounds-checked) sums to 0xffff. */
-static __always_inline int ip_csum_ok(const __u16 *w)
+/* The IPv4 header's one's-complement sum over its 20 bytes (no
+ * options): 0xffff folded when the checksum is right. */
+static __always_inline __u16 ip_sum(const struct iphdr *ip)
 {
-	__u32 s = 0;
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
 
 #pragma unroll
-	for (int i = 0; i < 10; i++)
-		s += w[i];
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return s == 0xffff;
+	for (int i = 0; i < (int)(sizeof(*ip) / 2); i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
 }
 
 SEC("xdp")
@@ -85,12 +80,14 @@ int memlane_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ml_xdp_config *cfg;
-	struct ml_xdp_prefix key;
+	struct ml_xdp_lpm_key key;
 	struct ethhdr *eth = data;
-	struct udphdr *udp;
 	struct iphdr *ip;
-	__u32 zero = 0, q, tot, ulen;
-	__u8 *mc;
+	struct udphdr *udp;
+	__u8 *frame;
+	__u32 zero = 0, qid, tot, ulen;
+	__u64 flen;
+	int verdict;
 
 	cfg = bpf_map_lookup_elem(&ml_config, &zero);
 	if (!cfg || !cfg->udp_port)
@@ -99,56 +96,53 @@ int memlane_xdp(struct xdp_md *ctx)
 		return count(ML_XDP_PASSED, XDP_PASS);
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || ip->version != 4 ||
-	    ip->protocol != IPPROTO_UDP)
+	    ip->protocol != IPPROTO_UDP || (cfg->ip && ip->daddr != cfg->ip))
 		return count(ML_XDP_PASSED, XDP_PASS);
-	if (cfg->ip && ip->daddr != cfg->ip)
+	/* the UDP header's place depends on IHL; the destination port is
+	 * read from there so that options do not hide memcached traffic */
+	if (ip->ihl < 5)
 		return count(ML_XDP_PASSED, XDP_PASS);
-	/* a later fragment carries no UDP header: it is ours when the
-	 * first one was, and that one is dropped below */
-	if (ip->frag_off & bpf_htons(IP_OFFSET))
+	udp = (void *)ip + ip->ihl * 4;
+	if ((void *)udp + 4 > end)
 		return count(ML_XDP_PASSED, XDP_PASS);
-	if (ip->ihl != 5) {
-		/* options: where the UDP header sits is unknown here */
-		if (ip->ihl < 5)
-			return count(ML_XDP_PASSED, XDP_PASS);
-		udp = (void *)ip + ip->ihl * 4;
-		if ((void *)udp + 4 > end || udp->dest != cfg->udp_port)
-			return count(ML_XDP_PASSED, XDP_PASS);
+	if (udp->dest != cfg->udp_port)
+		return count(ML_XDP_PASSED, XDP_PASS);
+
+	/* memcached UDP for us from here on: malformed is dropped */
+	if (ip->ihl != 5)
 		return count(ML_XDP_DROP_IP_OPTIONS, XDP_DROP);
-	}
-	udp = (void *)(ip + 1);
-	/* the ports are the header's first 4 bytes */
-	if ((void *)udp + 4 > end || udp->dest != cfg->udp_port)
-		return count(ML_XDP_PASSED, XDP_PASS);
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFMASK))
+		return count(ML_XDP_DROP_FRAGMENT, XDP_DROP);
 	if ((void *)(udp + 1) > end)
 		return count(ML_XDP_DROP_TRUNCATED, XDP_DROP);
-	/* memcached UDP for us from here on: malformed is dropped */
-	if (ip->frag_off & bpf_htons(IP_MF))
-		return count(ML_XDP_DROP_FRAGMENT, XDP_DROP);
+	flen = (__u64)(end - (void *)ip);
 	tot = bpf_ntohs(ip->tot_len);
 	ulen = bpf_ntohs(udp->len);
-	if (tot < sizeof(*ip) + sizeof(*udp) || (void *)ip + tot > end ||
-	    ulen < sizeof(*udp) || ulen > tot - sizeof(*ip))
+	if (tot > flen || tot < sizeof(*ip) + sizeof(*udp) ||
+	    ulen > tot - sizeof(*ip) || ulen < sizeof(*udp))
 		return count(ML_XDP_DROP_BAD_LENGTH, XDP_DROP);
-	if (!ip_csum_ok((const __u16 *)ip))
+	if (ip_sum(ip) != 0xffff)
 		return count(ML_XDP_DROP_BAD_CHECKSUM, XDP_DROP);
-	mc = (__u8 *)(udp + 1);
-	if (ulen < sizeof(*udp) + MC_HDR || (void *)(mc + MC_HDR) > end)
-		return count(ML_XDP_DROP_BAD_FRAME, XDP_DROP);
-	/* the datagram count: memcached takes single-datagram requests */
-	if (mc[4] != 0 || mc[5] != 1)
+	frame = (__u8 *)(udp + 1);
+	if (ulen < sizeof(*udp) + ML_XDP_FRAME_HDR ||
+	    (void *)(frame + ML_XDP_FRAME_HDR) > end || frame[4] != 0 ||
+	    frame[5] != 1)
 		return count(ML_XDP_DROP_BAD_FRAME, XDP_DROP);
 	if (!cfg->allow_all) {
-		key.len = 32;
+		key.prefixlen = 32;
 		key.addr = ip->saddr;
 		if (!bpf_map_lookup_elem(&ml_allow, &key))
 			return count(ML_XDP_DROP_NOT_ALLOWED, XDP_DROP);
 	}
-	q = ctx->rx_queue_index;
-	if (!bpf_map_lookup_elem(&xsks_map, &q))
+
+	/* no socket on this queue (or it went since): the kernel has it */
+	qid = ctx->rx_queue_index;
+	if (!bpf_map_lookup_elem(&xsks_map, &qid))
 		return count(ML_XDP_REDIRECT_FAILED, XDP_PASS);
-	count(ML_XDP_REDIRECTED, 0);
-	return bpf_redirect_map(&xsks_map, q, XDP_PASS);
+	verdict = bpf_redirect_map(&xsks_map, qid, XDP_PASS);
+	if (verdict != XDP_REDIRECT)
+		return count(ML_XDP_REDIRECT_FAILED, verdict);
+	return count(ML_XDP_REDIRECTED, verdict);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
