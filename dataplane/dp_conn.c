@@ -205,6 +205,26 @@ static inline bool part_of_key(enum part part)
 }
 
 /* Appends ready slots, in order, to the connection's output. */
+/*
+ * The bound on what one datagram's replies may add up to, against
+ * reflection: one largest item with its lines, plus UDP_AMPLIFY bytes
+ * per byte of the request. A key of a multi-key get whose value would
+ * pass it is left out, as a miss is (counted in c->udp_capped). Returns
+ * how much of a reply of len bytes to keep.
+ */
+static size_t udp_bound(struct dp_core *c, struct dp_conn *k, enum part part,
+			size_t len)
+{
+	if (!k->udp)
+		return len;
+	if (part_of_key(part) && k->udp_bytes + len > k->udp_cap) {
+		c->udp_capped++;
+		return 0;
+	}
+	k->udp_bytes += len;
+	return len;
+}
+
 void dp_conn_drain(struct dp_core *c, struct dp_conn *k)
 {
 	while (k->shead != k->stail) {
@@ -214,7 +234,8 @@ void dp_conn_drain(struct dp_core *c, struct dp_conn *k)
 			break;
 		k->held -= s->msg->reply.len;
 		if (!k->closed && !k->want_close) {
-			size_t len = s->msg->reply.len;
+			size_t len =
+				udp_bound(c, k, s->part, s->msg->reply.len);
 
 			udp_before(c, k, s->part);
 			if (len && proto_out_reserve(&k->out, len)) {
@@ -264,6 +285,7 @@ static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 		rc = proto_execute(c->node, buf, req, &k->out);
 		if (part_of_key(part))
 			dp_strip_end(&k->out, from);
+		k->out.len = from + udp_bound(c, k, part, k->out.len - from);
 		if (rc == -EPIPE || rc == -ENOMEM)
 			k->want_close = true;
 		else
@@ -582,6 +604,8 @@ struct dp_conn *dp_udp_take(struct dp_core *c, const char *d, size_t n,
 	if (!k)
 		return NULL;
 	k->req_id = h.req_id;
+	k->udp_cap = dp_cfg->item_size_max + PROTO_KEY_MAX + 64 +
+		     (size_t)UDP_AMPLIFY * n;
 	/* the payload is parsed where it lies in a copy the conn owns */
 	if (k->rcap < n - PROTO_UDP_HDR + 1) {
 		char *b = realloc(k->rbuf, n - PROTO_UDP_HDR + 1);

@@ -44,6 +44,9 @@
 #define AHEAD_MAX    32	  /* requests parsed before they run, to prefetch */
 #define UDP_POOL_MAX 64	  /* datagram connections a core keeps for reuse */
 #define UDP_OUT_KEEP (64 * 1024) /* a pooled one's reply buffer, at most */
+#define UDP_AMPLIFY                                                            \
+	64 /* reply bytes a datagram may ask per byte of it,                   \
+	      past one largest item (see udp_bound()) */
 
 struct dp_core;
 struct dp_conn;
@@ -168,6 +171,8 @@ struct dp_conn {
 	/* a datagram's request id, and where its replies go: a socket
 	 * address, or a packet peer kept with the packet it came in */
 	uint16_t req_id;
+	size_t udp_bytes; /* replies so far, against udp_cap */
+	size_t udp_cap;
 	union {
 		struct {
 			struct sockaddr_storage addr;
@@ -310,6 +315,7 @@ struct dp_core {
 	uint64_t last_tick;
 	uint64_t udp_dropped;
 	uint64_t handed_off; /* requests sent to their owner core */
+	uint64_t udp_capped; /* keys left out of a UDP reply (udp_bound()) */
 	/* TSC cycles in the loop, and in passes that found no work (an
 	 * epoll sleep included): the core's idle share */
 	uint64_t loop_tsc, idle_tsc;

@@ -227,13 +227,14 @@ int dp_stat_core(struct proto_out *out, unsigned core, const char *name,
 static int dp_stats(void *arg, struct proto_out *out)
 {
 	const struct dp_backend *b = backends[nbackends - 1];
-	uint64_t handed = 0, dropped = 0, loop = 0, idle = 0;
+	uint64_t handed = 0, dropped = 0, loop = 0, idle = 0, capped = 0;
 	int rc = 0;
 
 	(void)arg;
 	for (unsigned i = 0; i < dp_ncores; i++) {
 		handed += dp_cores[i].handed_off;
 		dropped += dp_cores[i].udp_dropped;
+		capped += dp_cores[i].udp_capped;
 		loop += dp_cores[i].loop_tsc;
 		idle += dp_cores[i].idle_tsc;
 		rc |= dp_stat_core(out, i, "handed_off",
@@ -245,6 +246,7 @@ static int dp_stats(void *arg, struct proto_out *out)
 	rc |= dp_stat(out, "dp_cores", dp_ncores);
 	rc |= dp_stat(out, "dp_handed_off", handed);
 	rc |= dp_stat(out, "dp_udp_bad_frames", dropped);
+	rc |= dp_stat(out, "dp_udp_capped_keys", capped);
 	rc |= dp_stat(out, "dp_loop_cycles", loop);
 	rc |= dp_stat(out, "dp_idle_cycles", idle);
 	if (!rc && b->stats)
