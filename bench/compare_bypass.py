@@ -145,11 +145,12 @@ class BypassServer:
         raise RuntimeError("%s: no UDP answer" % self.name)
 
     def cpu_seconds(self):
-        """CPU time of the server (the child of ip netns exec/taskset)."""
+        """User and system CPU time of the server so far (ip netns exec
+        and taskset exec it, so the PID is the server's)."""
         with open("/proc/%d/stat" % self.proc.pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
         tick = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / tick
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def stop(self, children):
         if self.proc and self.proc.poll() is None:
@@ -231,7 +232,9 @@ def measure(topo, args, children, srv):
                 args.say("%s: %s failed: %s" % (srv.name, cname, e))
                 break
             wall = time.monotonic() - t0
-            r["server_cpu"] = (srv.cpu_seconds() - c0) / wall
+            c1 = srv.cpu_seconds()
+            r["server_cpu"] = (c1[0] + c1[1] - c0[0] - c0[1]) / wall
+            r["server_sys"] = (c1[1] - c0[1]) / wall
             if srv.dpdk:
                 after = dp_stats(topo, srv.addr)
                 loop = int(after.get("dp_loop_cycles", 0)) - \
@@ -314,15 +317,15 @@ def report(args, rows):
            args.duration,
            ", median of %d" % args.repeat if args.repeat > 1 else ""))
     print()
-    print("%-19s %-17s %11s %8s %8s %8s %8s" %
+    print("%-19s %-17s %11s %8s %8s %8s %8s %6s" %
           ("server", "best client", "ops/s/core", "p50 us", "p99 us",
-           "srv cpu", "idle"))
+           "srv cpu", "of it sys", "idle"))
     for r in rows:
         lat = r["latency_us"]["all"]
         idle = r.get("idle")
-        print("%-19s %-17s %11.0f %8.1f %8.1f %7.0f%% %8s" %
+        print("%-19s %-17s %11.0f %8.1f %8.1f %7.0f%% %8.0f%% %6s" %
               (r["server_name"], r["client"], r["ops_per_sec"], lat["p50"],
-               lat["p99"], 100 * r["server_cpu"],
+               lat["p99"], 100 * r["server_cpu"], 100 * r["server_sys"],
                "-" if idle is None else "%.0f%%" % (100 * idle)))
     failed = False
     bypass = max((by[n] for n in ("memlaned af_xdp", "memlaned af_packet")
@@ -339,6 +342,9 @@ def report(args, rows):
               (bypass["server_name"], name, target, ratio,
                "PASS" if ok else "FAIL"))
     print()
+    print("of it sys the server core's time in the kernel: on a veth "
+          "pair that includes\n          carrying each reply through "
+          "the veth into the client's socket")
     print("idle      the share of the server core's loop time spent in "
           "passes that found no\n          work (stats dataplane: "
           "dp_idle_cycles / dp_loop_cycles), over the measured\n"

@@ -409,6 +409,9 @@ static bool keys_many(const char *buf, const struct proto_req *req)
 {
 	uint32_t pos = req->key_off, off, klen;
 
+	/* the common get of one key: its key ends the line */
+	if (req->key_off + req->klen >= req->keys_end)
+		return false;
 	return proto_next_key(buf, req, &pos, &off, &klen) &&
 	       proto_next_key(buf, req, &pos, &off, &klen);
 }
