@@ -383,8 +383,8 @@ class Conn(_Socket):
     """A blocking TCP connection with a read buffer and the reply readers
     the tests need."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT):
-        self.sock = socket.create_connection((HOST, port), timeout)
+    def __init__(self, port, timeout=IO_TIMEOUT, host=None):
+        self.sock = socket.create_connection((host or HOST, port), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.buf = bytearray()
@@ -556,7 +556,7 @@ class UdpReply:
 
 
 class UdpClient(_Socket):
-    def __init__(self, port):
+    def __init__(self, port, host=None):
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         # Large replies come as hundreds of datagrams at once.
@@ -566,7 +566,7 @@ class UdpClient(_Socket):
                 break
             except OSError:
                 continue
-        self.sock.connect((HOST, port))
+        self.sock.connect((host or HOST, port))
 
     def send(self, req_id, body, seq=0, count=1, reserved=0):
         self.sock.send(UDP_HDR.pack(req_id, seq, count, reserved) + body)

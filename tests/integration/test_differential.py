@@ -105,7 +105,7 @@ def play_tcp(server, records):
     return out
 
 
-def udp_eligible(records):
+def udp_eligible(records, max_request=UDP_MAX_REQUEST):
     """Indexes (into records) of the steps played over UDP, decided from
     the scripts alone so that every server gets the same steps."""
     far = int(time.time()) + 10 ** 6
@@ -119,7 +119,7 @@ def udp_eligible(records):
                                                far))
         if QUIT_RE.search(wire):
             continue
-        if len(wire) + len(record.SENTINEL) + 8 > UDP_MAX_REQUEST:
+        if len(wire) + len(record.SENTINEL) + 8 > max_request:
             continue
         keep.add(i)
     return keep
@@ -129,7 +129,8 @@ def play_udp(server, records, eligible):
     out = Played(server)
     cas = None
     req_id = 4000
-    client = harness.UdpClient(server.udp_port)
+    client = harness.UdpClient(server.udp_port,
+                               getattr(server, "host", None))
     try:
         for i, r in enumerate(records):
             if isinstance(r, tuple):
@@ -256,11 +257,12 @@ def run_session(mode, name):
     return (name, nsteps, time.time() - t0, problems)
 
 
-def play_all(servers, records, udp, name, problems):
+def play_all(servers, records, udp, name, problems,
+             max_request=UDP_MAX_REQUEST):
     with harness.Servers(*servers):
         with concurrent.futures.ThreadPoolExecutor(len(servers)) as ex:
             if udp:
-                eligible = udp_eligible(records)
+                eligible = udp_eligible(records, max_request)
                 futs = [ex.submit(play_udp, s, records, eligible)
                         for s in servers]
             else:
