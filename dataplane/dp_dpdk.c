@@ -582,7 +582,7 @@ int dp_dpdk_prepare(struct dp_config *cfg, char *err, size_t errlen)
 	for (tok = strtok_r(in, " ", &save); tok;
 	     tok = strtok_r(NULL, " ", &save)) {
 		const char *vdev = NULL;
-		char ifname[IF_NAMESIZE], extra[48] = "";
+		char ifname[IF_NAMESIZE], extra[64] = "";
 
 		if (vdev_next)
 			vdev = tok;
@@ -608,8 +608,16 @@ int dp_dpdk_prepare(struct dp_config *cfg, char *err, size_t errlen)
 					 strerror(-xdp_obj_fd));
 				return xdp_obj_fd;
 			}
+			/* preferred busy polling (the PMD's default) has
+			 * the kernel wait for our polls to run the queue's
+			 * NAPI, which pays only with the NIC's IRQ deferral
+			 * tuned for it; without it the kernel runs it as
+			 * usual: off unless asked for */
 			snprintf(extra, sizeof(extra),
-				 ",xdp_prog=/proc/self/fd/%d", xdp_obj_fd);
+				 ",xdp_prog=/proc/self/fd/%d%s", xdp_obj_fd,
+				 strstr(vdev, "busy_budget=")
+					 ? ""
+					 : ",busy_budget=0");
 		}
 		rc = snprintf(out + off, sizeof(out) - off, "%s%s%s",
 			      off ? " " : "", tok, extra);

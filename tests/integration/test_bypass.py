@@ -209,16 +209,23 @@ def counters():
     on af_xdp, xdp_redirected) and the kernel (xdp_passed: TCP, ping)."""
     with memlaned() as ml:
         before = ml.stats()
-        n = 50
+        n, sent = 50, 0
         with ml.udp() as u:
             for i in range(n):
-                rep = u.request(300 + i, b"get cnt%d\r\n" % i, until_end)
-                check(rep.complete, "get %d: no reply" % i)
+                # UDP may lose one on a loaded machine: sent again, and
+                # counted as sent
+                for _ in range(3):
+                    sent += 1
+                    rep = u.request(300 + i, b"get cnt%d\r\n" % i,
+                                    until_end, 2.0)
+                    if rep.complete:
+                        break
+                check(rep.complete, "get %d: no reply, 3 times" % i)
         after = ml.stats()
         # each stats request counts itself
         got = after["dp_requests"] - before["dp_requests"]
-        check(got == n + 1, "dp_requests grew by %d for %d requests and "
-              "a stats" % (got, n))
+        check(n + 1 <= got <= sent + 1, "dp_requests grew by %d for %d "
+              "requests (%d datagrams) and a stats" % (got, n, sent))
         check(after["dp_tx_packets"] - before["dp_tx_packets"] >= n,
               "dp_tx_packets grew by %d"
               % (after["dp_tx_packets"] - before["dp_tx_packets"]))
@@ -226,8 +233,8 @@ def counters():
             return
         # the stats request itself is one more redirected datagram
         red = after["xdp_redirected"] - before["xdp_redirected"]
-        check(red == n + 1, "xdp_redirected grew by %d for %d requests"
-              % (red, n + 1))
+        check(red == got, "xdp_redirected grew by %d, dp_requests by %d"
+              % (red, got))
         passed = after["xdp_passed"]
         p = subprocess.run(["ping", "-c", "3", "-i", "0.2", "-W", "2",
                             SERVER_IP], capture_output=True, timeout=20)
