@@ -154,14 +154,16 @@ class NsServer:
         host's UDP is not to be answered (an allowlist run)."""
         try:
             if self.ready_tcp:
-                socket.create_connection((self.tcp_host, self.port),
-                                         0.3).close()
-                return True
+                # an answer, not just a connection: the kernel takes
+                # connections into the backlog before memlaned has
+                # finished setting up its port
+                with harness.Conn(self.port, 1.0, self.tcp_host) as c:
+                    return c.cmd(b"version\r\n").startswith(b"VERSION")
             with harness.UdpClient(self.udp_port, self.host) as u:
                 return u.request(rid, b"version\r\n",
                                  lambda d: d.endswith(b"\r\n"), 0.3,
                                  0).complete
-        except OSError:  # not listening yet: refused
+        except (OSError, harness.Closed):  # not up yet: refused, closed
             return False
 
     def alive(self):
