@@ -38,6 +38,7 @@ echo "== ASan + UBSan build"
 setup build-asan --buildtype=debug -Db_sanitize=address,undefined \
 	-Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-asan
 
