@@ -9,8 +9,9 @@ pkgs=(
 	libclang-rt-14-dev clang-format
 	libdpdk-dev dpdk libbpf-dev libxdp-dev bpftool
 	libjemalloc-dev libxxhash-dev libcmocka-dev libssl-dev
+	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 	memcached libmemcached-dev libmemcached-tools
-	python3 python3-pymemcache
+	python3 python3-pymemcache python3-prometheus-client
 	iproute2 iputils-ping ethtool procps valgrind
 )
 
