@@ -271,4 +271,24 @@ void proto_node_set_transport_stats(struct proto_node *n,
 				    int (*fn)(void *arg, struct proto_out *out),
 				    void *arg);
 
+/*
+ * A node's request counters since it started (stats reset leaves them
+ * alone), for the admin endpoint and its metrics. May be called from
+ * another thread while the node's own core counts: each value is read
+ * whole, as stats reads the other cores' nodes.
+ */
+struct proto_counters {
+	uint64_t cmd_get;    /* keys asked for by retrievals */
+	uint64_t get_hits;   /* of those, found */
+	uint64_t get_misses; /* of those, not found */
+	uint64_t cmd_set;    /* storage commands */
+	uint64_t cmd_touch;
+	uint64_t cmd_meta;    /* meta commands */
+	uint64_t delete_hits; /* deletes that found their key */
+	uint64_t delete_misses;
+	uint64_t arith; /* incr and decr, hit or not */
+};
+void proto_node_counters(const struct proto_node *n,
+			 struct proto_counters *out);
+
 #endif /* MEMLANE_CACHE_PROTO_H */

@@ -1527,6 +1527,26 @@ static void test_node_params(void **state)
 	assert_int_equal(errno, ENOMEM);
 }
 
+/* The admin endpoint's counters: totals that stats reset leaves alone. */
+static void test_counters(void **state)
+{
+	struct fx *f = *state;
+	struct proto_counters c;
+
+	run(f, "set a 0 0 1\r\nx\r\nget a b\r\nmg a v\r\ndelete a\r\n"
+	       "delete a\r\nincr n 1\r\ntouch a 1\r\nstats reset\r\n");
+	proto_node_counters(f->n, &c);
+	assert_int_equal(c.cmd_get, 3);
+	assert_int_equal(c.get_hits, 2);
+	assert_int_equal(c.get_misses, 1);
+	assert_int_equal(c.cmd_set, 1);
+	assert_int_equal(c.cmd_meta, 1);
+	assert_int_equal(c.delete_hits, 1);
+	assert_int_equal(c.delete_misses, 1);
+	assert_int_equal(c.arith, 1);
+	assert_int_equal(c.cmd_touch, 1);
+}
+
 #define T1(fn) cmocka_unit_test_setup_teardown(fn, setup1, teardown)
 #define T2(fn) cmocka_unit_test_setup_teardown(fn, setup2, teardown)
 
@@ -1553,6 +1573,7 @@ int main(void)
 		T1(test_stats),
 		T1(test_stats_items_slabs),
 		T1(test_stats_dataplane),
+		T1(test_counters),
 		T1(test_mg_flags),
 		T1(test_mg_vivify_recache),
 		T1(test_md),
