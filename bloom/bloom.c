@@ -275,9 +275,9 @@ static double bloom_block_fpr(double i)
 }
 
 /*
- * Poisson probabilities fall below this on both sides of the mode within
- * a few dozen standard deviations; what is left of the sum is smaller than
- * a double can show next to it.
+ * Poisson probabilities fall below this fraction of the mode's within a
+ * few dozen standard deviations on either side; what is left of the sum
+ * is smaller than a double can show next to it.
  */
 #define BLOOM_FPR_EPS 1e-20
 /* Above this mean load every block that a query can land in is all but
@@ -287,36 +287,35 @@ static double bloom_block_fpr(double i)
 
 double bloom_fpr_theory(const struct bloom *b)
 {
-	double lambda, loglambda, logp, p, sum = 0.0;
+	double lambda, w, sum = 0.0, total = 0.0;
 	uint64_t mode, i;
-	int sign;
 
 	if (b->count == 0)
 		return 0.0;
 	lambda = (double)b->count / (double)b->nblocks;
 	if (lambda > BLOOM_FPR_FULL_LOAD)
 		return 1.0;
-	/* Sum outwards from the mode, where the terms are largest, with the
-	 * pmf in log space so that exp(-lambda) never underflows. */
-	loglambda = log(lambda);
+	/*
+	 * Sum outwards from the mode, where the terms are largest, with the
+	 * pmf scaled so that the mode's weight is 1, and divide by the sum of
+	 * the weights at the end. Nothing underflows (exp(-lambda) would
+	 * above a load of 745), and the scale needs no lgamma(), whose
+	 * rounding would show as noise of 1e-12 in the result.
+	 */
 	mode = (uint64_t)lambda;
-	logp = -lambda + (double)mode * loglambda -
-	       lgamma_r((double)mode + 1.0, &sign);
-	p = exp(logp);
-	for (i = mode;; i++) {
-		sum += p * bloom_block_fpr((double)i);
-		p *= lambda / (double)(i + 1);
-		if (p < BLOOM_FPR_EPS)
-			break;
+	for (i = mode, w = 1.0; w >= BLOOM_FPR_EPS; i++) {
+		sum += w * bloom_block_fpr((double)i);
+		total += w;
+		w *= lambda / (double)(i + 1);
 	}
-	p = exp(logp);
-	for (i = mode; i > 0; i--) {
-		p *= (double)i / lambda;
-		if (p < BLOOM_FPR_EPS)
+	for (i = mode, w = 1.0; i > 0; i--) {
+		w *= (double)i / lambda;
+		if (w < BLOOM_FPR_EPS)
 			break;
-		sum += p * bloom_block_fpr((double)(i - 1));
+		sum += w * bloom_block_fpr((double)(i - 1));
+		total += w;
 	}
-	return ML_MIN(sum, 1.0);
+	return ML_MIN(sum / total, 1.0);
 }
 
 /* ------------------------------------------------------------------------
