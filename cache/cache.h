@@ -96,6 +96,26 @@ uint32_t cache_time(const struct cache_shard *s);
  * where the previous call stopped. Returns the number of items reclaimed. */
 unsigned cache_sweep(struct cache_shard *s, unsigned budget);
 
+/* A walk of every live item of a shard, a slice at a time. Start with a
+ * zeroed struct; the walk is done when cache_walk_step returns true. */
+struct cache_walk {
+	uint32_t bucket; /* next index bucket */
+	bool done;
+	uint64_t visited; /* items handed to the callback so far */
+};
+
+/* it, and the strings it points to, are valid during the call only; the
+ * callback must not change the shard. */
+typedef void cache_walk_fn(void *arg, const struct cache_item *it);
+
+/* Hands each live item of the next budget index buckets to fn. An item
+ * that stays in the shard for the whole walk is visited at least once,
+ * however the index grows meanwhile (one that moves as the index splits
+ * may be visited twice); one stored or dropped during the walk may or may
+ * not be. Returns whether the walk is done. */
+bool cache_walk_step(struct cache_shard *s, struct cache_walk *w,
+		     unsigned budget, cache_walk_fn *fn, void *arg);
+
 /* Drops every item (flush_all). */
 void cache_flush(struct cache_shard *s);
 

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Visits of the whole index, a slice at a time so that the core that owns
+ * the shard keeps serving between slices: the expiry sweep, which
+ * reclaims what has expired, and the walk, which hands every live item to
+ * a callback (the digest of a node's keys, and later dumps).
+ */
+#include "store_internal.h"
+
+/* ---------------------------------------------------------------------
+ * Expiry sweep
+ * ------------------------------------------------------------------- */
+unsigned cache_sweep(struct cache_shard *s, unsigned budget)
+{
+	unsigned reclaimed = 0;
+
+	for (; budget > 0; budget--) {
+		uint32_t bi = s->sweep_pos;
+		struct bucket *head, *b;
+		bool removed = false;
+
+		if (bi >= s->nbuckets)
+			bi = 0;
+		s->sweep_pos = bi + 1;
+		head = pbucket(s, bi);
+		for (b = head; b; b = bucket_next(s, b)) {
+			for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
+				uint64_t sl = slot_get(b, i);
+				struct item it;
+				struct pos pos = {b, i};
+
+				if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
+					continue;
+				item_decode(s, slot_seg(sl), slot_off(s, sl),
+					    &it);
+				if (!item_expired(s, &it))
+					continue;
+				if (!(*it.bits & ITEM_FETCHED))
+					s->st.expired_unfetched++;
+				store_unlink(s, &pos, &it);
+				s->st.reclaimed++;
+				reclaimed++;
+				removed = true;
+			}
+		}
+		if (removed)
+			store_chain_trim(s, head);
+	}
+	return reclaimed;
+}
+
+/* ---------------------------------------------------------------------
+ * Walk
+ * ------------------------------------------------------------------- */
+
+/*
+ * Buckets are visited in index order. The index grows by splitting bucket
+ * split into split and split + 2^level; a key can only move to a bucket
+ * above the one it was in, so an item that stays in the shard from the
+ * walk's start to its end is seen at least once: the bucket it moves to
+ * is beyond the walk's position when it moves from a bucket the walk has
+ * not reached, and an item moved from a bucket already walked lands in a
+ * new bucket, which the walk reaches later since nbuckets is read afresh
+ * every step. An item may then be seen twice; the callback counts what
+ * it is given, so a digest just adds the same key again.
+ */
+bool cache_walk_step(struct cache_shard *s, struct cache_walk *w,
+		     unsigned budget, cache_walk_fn *fn, void *arg)
+{
+	for (; budget > 0 && !w->done; budget--) {
+		if (w->bucket >= s->nbuckets) {
+			w->done = true;
+			break;
+		}
+		for (struct bucket *b = pbucket(s, w->bucket); b;
+		     b = bucket_next(s, b)) {
+			for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
+				uint64_t sl = slot_get(b, i);
+				struct cache_item view;
+				struct item it;
+
+				if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
+					continue;
+				item_decode(s, slot_seg(sl), slot_off(s, sl),
+					    &it);
+				if (item_expired(s, &it))
+					continue;
+				item_view(s, &it, &view);
+				w->visited++;
+				fn(arg, &view);
+			}
+		}
+		w->bucket++;
+	}
+	return w->done;
+}
