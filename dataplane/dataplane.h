@@ -17,12 +17,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DP_ADDR_MAX 8
-#define DP_CORE_MAX 64
+#define DP_ADDR_MAX  8
+#define DP_CORE_MAX  64
+#define DP_NODE_MAX  64	 /* members of a cluster */
+#define DP_HOST_MAX  64	 /* a member's host, as clients name it */
+#define DP_TOKEN_MAX 128 /* the admin endpoint's token */
 
 enum dp_backend_kind {
 	DP_BACKEND_SOCKET, /* kernel sockets, the default */
 	DP_BACKEND_DPDK,   /* memcached UDP on a DPDK port, TCP on sockets */
+};
+
+/* A member of the cluster, as clients' ketama names it: host, port and
+ * weight. */
+struct dp_member {
+	char host[DP_HOST_MAX];
+	uint16_t port;
+	uint32_t weight;
 };
 
 struct dp_config {
@@ -41,6 +52,18 @@ struct dp_config {
 	enum dp_backend_kind dataplane; /* --dataplane */
 	char ip[16];	     /* --ip: the IPv4 the DPDK port answers for */
 	char udp_allow[512]; /* --udp-allow; "" = the port's own subnet */
+	/* the cluster: every member (this node among them, at self), in
+	 * the order --peers gives; one member = no routing */
+	unsigned nmembers;
+	struct dp_member members[DP_NODE_MAX];
+	unsigned self;
+	unsigned forward_timeout_ms; /* --forward-timeout */
+	/* the admin endpoint: off, or an address and port (--admin) */
+	bool admin_off;
+	bool admin_given; /* --admin was given: failing to bind is fatal */
+	char admin_addr[64];
+	uint16_t admin_port;
+	char admin_token[DP_TOKEN_MAX]; /* --admin-token; "" = none */
 };
 
 /*

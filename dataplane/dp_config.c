@@ -41,6 +41,23 @@ static const char usage[] =
 	"      --udp-allow=CIDR[,CIDR..]\n"
 	"                          dpdk: the sources UDP is answered for\n"
 	"                          (default: the interface's own subnets)\n"
+	"      --self=HOST:PORT    this node as clients and peers name it\n"
+	"                          (default: the first -l address and -p)\n"
+	"      --peers=HOST:PORT[:WEIGHT][,..]\n"
+	"                          the cluster's members (this node may be\n"
+	"                          among them); keys are routed to their\n"
+	"                          owner by libmemcached's weighted ketama\n"
+	"      --weight=N          this node's weight on the ring (default "
+	"1)\n"
+	"      --forward-timeout=MS\n"
+	"                          a forwarded request that gets no reply in\n"
+	"                          MS gets SERVER_ERROR (default 1000)\n"
+	"      --admin=ADDR:PORT|off\n"
+	"                          the HTTP admin endpoint (default\n"
+	"                          127.0.0.1 and -p + 1000)\n"
+	"      --admin-token=TOKEN the bearer token the admin endpoint asks\n"
+	"                          for (required off loopback; also from\n"
+	"                          MEMLANE_ADMIN_TOKEN)\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n";
 
@@ -149,10 +166,166 @@ static int parse_addrs(const char *arg, struct dp_config *cfg, char *err,
 	return 0;
 }
 
+/* HOST:PORT, with an optional :WEIGHT when weight is not NULL. */
+static int parse_member(const char *what, const char *arg, struct dp_member *m,
+			bool with_weight, char *err, size_t errlen)
+{
+	char buf[DP_HOST_MAX + 32], *port, *weight = NULL;
+	unsigned long long v;
+
+	if (strlen(arg) >= sizeof(buf))
+		return fail(err, errlen, "%s: '%s' is too long", what, arg);
+	strcpy(buf, arg);
+	port = strchr(buf, ':');
+	if (!port || port == buf)
+		return fail(err, errlen, "%s: '%s' is not HOST:PORT", what,
+			    arg);
+	*port++ = '\0';
+	if (with_weight && (weight = strchr(port, ':')))
+		*weight++ = '\0';
+	if (parse_uint(port, 1, 65535, &v))
+		return fail(err, errlen, "%s: '%s' has no port (1-65535)", what,
+			    arg);
+	if (strlen(buf) >= DP_HOST_MAX ||
+	    strspn(buf, "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"0123456789.-_") != strlen(buf))
+		return fail(err, errlen,
+			    "%s: '%s' is not a host name or IPv4 "
+			    "address",
+			    what, buf);
+	memset(m, 0, sizeof(*m));
+	strcpy(m->host, buf);
+	m->port = (uint16_t)v;
+	m->weight = 1;
+	if (weight) {
+		if (parse_uint(weight, 0, 1000000, &v))
+			return fail(err, errlen,
+				    "%s: '%s' has a weight that is not a "
+				    "number (0-1000000)",
+				    what, arg);
+		m->weight = (uint32_t)v;
+	}
+	return 0;
+}
+
+static bool member_same(const struct dp_member *a, const struct dp_member *b)
+{
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+static int parse_peers(const char *arg, struct dp_config *cfg, char *err,
+		       size_t errlen)
+{
+	char *buf = strdup(arg), *save, *tok;
+	int rc = 0;
+
+	if (!buf)
+		return fail(err, errlen, "--peers: out of memory");
+	cfg->nmembers = 0;
+	for (tok = strtok_r(buf, ",", &save); tok && !rc;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct dp_member m;
+
+		if (cfg->nmembers == DP_NODE_MAX) {
+			rc = fail(err, errlen, "--peers: at most %d members",
+				  DP_NODE_MAX);
+			break;
+		}
+		if ((rc = parse_member("--peers", tok, &m, true, err, errlen)))
+			break;
+		for (unsigned i = 0; i < cfg->nmembers; i++)
+			if (member_same(&cfg->members[i], &m))
+				rc = fail(err, errlen,
+					  "--peers: %s:%u is given twice",
+					  m.host, m.port);
+		cfg->members[cfg->nmembers++] = m;
+	}
+	free(buf);
+	if (!rc && cfg->nmembers == 0)
+		rc = fail(err, errlen, "--peers: no member given");
+	return rc;
+}
+
+/* The cluster from --self, --peers and --weight: this node is a member,
+ * added when --peers leaves it out. */
+static int cluster_finish(struct dp_config *cfg, const char *self_arg,
+			  long weight, char *err, size_t errlen)
+{
+	struct dp_member self;
+	unsigned i;
+
+	if (self_arg) {
+		if (parse_member("--self", self_arg, &self, false, err, errlen))
+			return -EINVAL;
+	} else {
+		memset(&self, 0, sizeof(self));
+		snprintf(self.host, sizeof(self.host), "%s", cfg->addrs[0]);
+		self.port = cfg->tcp_port;
+		self.weight = 1;
+		if (cfg->nmembers && !self.port)
+			return fail(err, errlen,
+				    "--peers with -p 0: give --self, the "
+				    "address peers forward to");
+	}
+	for (i = 0; i < cfg->nmembers; i++)
+		if (member_same(&cfg->members[i], &self))
+			break;
+	if (i == cfg->nmembers && cfg->nmembers && !self_arg)
+		return fail(err, errlen,
+			    "--peers: this node (%s:%u) is not among them; "
+			    "give --self HOST:PORT as the peers name it",
+			    self.host, self.port);
+	if (i == cfg->nmembers) {
+		if (cfg->nmembers == DP_NODE_MAX)
+			return fail(err, errlen, "--peers: at most %d members",
+				    DP_NODE_MAX);
+		cfg->members[cfg->nmembers++] = self;
+	}
+	cfg->self = i;
+	if (weight >= 0)
+		cfg->members[i].weight = (uint32_t)weight;
+	return 0;
+}
+
+static int parse_admin(const char *arg, struct dp_config *cfg, char *err,
+		       size_t errlen)
+{
+	struct dp_member m;
+	struct in_addr a;
+
+	cfg->admin_given = true;
+	if (strcmp(arg, "off") == 0) {
+		cfg->admin_off = true;
+		return 0;
+	}
+	if (parse_member("--admin", arg, &m, false, err, errlen))
+		return -EINVAL;
+	if (inet_pton(AF_INET, m.host, &a) != 1)
+		return fail(err, errlen, "--admin: '%s' is not an IPv4 address",
+			    m.host);
+	cfg->admin_off = false;
+	strcpy(cfg->admin_addr, m.host);
+	cfg->admin_port = m.port;
+	return 0;
+}
+
 int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		    size_t errlen, char *out, size_t outlen)
 {
-	enum { OPT_IDLE = 256, OPT_EAL, OPT_DATAPLANE, OPT_IP, OPT_ALLOW };
+	enum {
+		OPT_IDLE = 256,
+		OPT_EAL,
+		OPT_DATAPLANE,
+		OPT_IP,
+		OPT_ALLOW,
+		OPT_SELF,
+		OPT_PEERS,
+		OPT_WEIGHT,
+		OPT_FWD_TIMEOUT,
+		OPT_ADMIN,
+		OPT_ADMIN_TOKEN,
+	};
 	static const struct option longopts[] = {
 		{"port", required_argument, NULL, 'p'},
 		{"udp-port", required_argument, NULL, 'U'},
@@ -168,12 +341,20 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		{"dataplane", required_argument, NULL, OPT_DATAPLANE},
 		{"ip", required_argument, NULL, OPT_IP},
 		{"udp-allow", required_argument, NULL, OPT_ALLOW},
+		{"self", required_argument, NULL, OPT_SELF},
+		{"peers", required_argument, NULL, OPT_PEERS},
+		{"weight", required_argument, NULL, OPT_WEIGHT},
+		{"forward-timeout", required_argument, NULL, OPT_FWD_TIMEOUT},
+		{"admin", required_argument, NULL, OPT_ADMIN},
+		{"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long long v;
 	bool cores_given = false;
+	const char *self_arg = NULL, *env_token;
+	long weight = -1;
 	int c;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -187,6 +368,11 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 	cfg->conn_max = 1024;
 	cfg->item_size_max = MIB;
 	cfg->idle_timeout = 30;
+	cfg->forward_timeout_ms = 1000;
+	strcpy(cfg->admin_addr, "127.0.0.1");
+	env_token = getenv("MEMLANE_ADMIN_TOKEN");
+	if (env_token && strlen(env_token) < sizeof(cfg->admin_token))
+		strcpy(cfg->admin_token, env_token);
 
 	optind = 1;
 	opterr = 0;
@@ -286,6 +472,42 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 					    "--udp-allow: too long");
 			strcpy(cfg->udp_allow, optarg);
 			break;
+		case OPT_SELF:
+			self_arg = optarg;
+			break;
+		case OPT_PEERS:
+			if (parse_peers(optarg, cfg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_WEIGHT:
+			if (parse_uint(optarg, 0, 1000000, &v))
+				return fail(err, errlen,
+					    "--weight: '%s' is not a weight "
+					    "(0-1000000)",
+					    optarg);
+			weight = (long)v;
+			break;
+		case OPT_FWD_TIMEOUT:
+			if (parse_uint(optarg, 1, 600000, &v))
+				return fail(err, errlen,
+					    "--forward-timeout: '%s' is not a "
+					    "number of milliseconds "
+					    "(1-600000)",
+					    optarg);
+			cfg->forward_timeout_ms = (unsigned)v;
+			break;
+		case OPT_ADMIN:
+			if (parse_admin(optarg, cfg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_ADMIN_TOKEN:
+			if (!*optarg ||
+			    strlen(optarg) >= sizeof(cfg->admin_token))
+				return fail(err, errlen,
+					    "--admin-token: 1 to %d characters",
+					    DP_TOKEN_MAX - 1);
+			strcpy(cfg->admin_token, optarg);
+			break;
 		case 'h':
 			snprintf(out, outlen, "%s", usage);
 			return 1;
@@ -335,5 +557,21 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 	    (cfg->ip[0] || cfg->udp_allow[0]))
 		return fail(err, errlen,
 			    "--ip and --udp-allow go with --dataplane dpdk");
+	if (cluster_finish(cfg, self_arg, weight, err, errlen))
+		return -EINVAL;
+	if (!cfg->admin_given) {
+		/* the default endpoint: loopback, beside the memcached port */
+		unsigned port =
+			(cfg->tcp_port ? cfg->tcp_port : cfg->udp_port) + 1000u;
+
+		cfg->admin_off = port == 1000 || port > 65535;
+		cfg->admin_port = (uint16_t)port;
+	}
+	if (!cfg->admin_off && !cfg->admin_token[0] &&
+	    strncmp(cfg->admin_addr, "127.", 4) != 0)
+		return fail(err, errlen,
+			    "--admin on %s is off loopback: give "
+			    "--admin-token (or MEMLANE_ADMIN_TOKEN)",
+			    cfg->admin_addr);
 	return 0;
 }

@@ -312,23 +312,15 @@ static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 	dp_conn_drain(c, k);
 }
 
-/* Sends a request to the core that owns its key. */
-static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
-			const char *buf, const struct proto_req *req,
-			enum part part)
+/* A slot at the tail that waits for m, the request's message. Returns
+ * false when memory is out. */
+static bool slot_wait(struct dp_conn *k, struct dp_msg *m,
+		      const struct proto_req *req, enum part part)
 {
-	struct dp_msg *m = dp_msg_get(c);
-	struct dp_slot *s = NULL;
+	struct dp_slot *s = slot_push(k);
 
-	if (!m || proto_out_reserve(&m->bytes, req->len) ||
-	    !(s = slot_push(k))) {
-		if (m)
-			dp_msg_put(c, m);
-		k->want_close = true;
-		return;
-	}
-	memcpy(m->bytes.buf, buf, req->len);
-	m->bytes.len = req->len;
+	if (!s)
+		return false;
 	m->req = *req;
 	m->kind = MSG_REQ;
 	m->strip_end = part_of_key(part);
@@ -340,19 +332,77 @@ static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
 	s->flush = udp_flushes(req, part);
 	s->msg = NULL;
 	k->waiting++;
+	return true;
+}
+
+/* Sends a request to the core that owns its key. */
+static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
+			const char *buf, const struct proto_req *req,
+			enum part part)
+{
+	struct dp_msg *m = dp_msg_get(c);
+
+	if (!m || proto_out_reserve(&m->bytes, req->len) ||
+	    !slot_wait(k, m, req, part)) {
+		if (m)
+			dp_msg_put(c, m);
+		k->want_close = true;
+		return;
+	}
+	memcpy(m->bytes.buf, buf, req->len);
+	m->bytes.len = req->len;
 	c->handed_off++;
 	dp_msg_send(c, owner, m);
+}
+
+/* Sends a request to the node that owns its key. */
+static void exec_forward(struct dp_core *c, struct dp_conn *k, unsigned member,
+			 const char *buf, const struct proto_req *req,
+			 enum part part)
+{
+	struct dp_msg *m = dp_msg_get(c);
+
+	if (!m || !slot_wait(k, m, req, part)) {
+		if (m)
+			dp_msg_put(c, m);
+		k->want_close = true;
+		return;
+	}
+	dp_fwd_send(c, member, m, buf);
+}
+
+/*
+ * Where a key runs: a core of this node (its index), or another node
+ * (DP_CORE_MAX + the member). A request a peer forwarded runs here
+ * whatever this node's ring says, and so does one that cannot be sent
+ * as it was taken: an error whose data block was swallowed.
+ */
+static unsigned key_route(const struct dp_core *c, const struct dp_conn *k,
+			  const char *key, size_t klen, uint64_t hv)
+{
+	if (c->ring && !k->forwarded) {
+		unsigned m = dp_key_owner(c, key, klen);
+
+		if (m != dp_cfg->self)
+			return DP_CORE_MAX + m;
+	}
+	return ml_hash_core(hv, dp_ncores);
 }
 
 static void exec_routed(struct dp_core *c, struct dp_conn *k, const char *buf,
 			const struct proto_req *req, enum part part)
 {
-	unsigned owner = ml_hash_core(req->hv, dp_ncores);
+	unsigned to = req->cmd == PROTO_ERR || req->close
+			      ? ml_hash_core(req->hv, dp_ncores)
+			      : key_route(c, k, buf + req->key_off, req->klen,
+					  req->hv);
 
-	if (owner == c->id)
+	if (to == c->id)
 		exec_local(c, k, buf, req, part);
+	else if (to < DP_CORE_MAX)
+		exec_remote(c, k, to, buf, req, part);
 	else
-		exec_remote(c, k, owner, buf, req, part);
+		exec_forward(c, k, to - DP_CORE_MAX, buf, req, part);
 }
 
 /*
@@ -416,14 +466,18 @@ static bool keys_many(const char *buf, const struct proto_req *req)
 	       proto_next_key(buf, req, &pos, &off, &klen);
 }
 
-/* Whether a retrieval's keys all belong to one core. */
-static bool keys_one_core(const char *buf, const struct proto_req *req)
+/* Whether a retrieval's keys all run in one place: one core of this
+ * node, or one other node. */
+static bool keys_one_route(const struct dp_core *c, const struct dp_conn *k,
+			   const char *buf, const struct proto_req *req)
 {
 	uint32_t pos = req->key_off, off, klen;
-	unsigned first = ml_hash_core(req->hv, dp_ncores);
+	unsigned first =
+		key_route(c, k, buf + req->key_off, req->klen, req->hv);
 
 	while (proto_next_key(buf, req, &pos, &off, &klen))
-		if (ml_hash_core(ml_hash(buf + off, klen), dp_ncores) != first)
+		if (key_route(c, k, buf + off, klen,
+			      ml_hash(buf + off, klen)) != first)
 			return false;
 	return true;
 }
@@ -431,14 +485,17 @@ static bool keys_one_core(const char *buf, const struct proto_req *req)
 static bool handle_request(struct dp_core *c, struct dp_conn *k,
 			   const char *buf, const struct proto_req *req)
 {
+	/* the mn that ends each forwarded request is not one of its own */
+	c->forwarded_in += k->forwarded && req->cmd != PROTO_MN;
 	switch (req->cmd) {
 	case PROTO_GET:
 	case PROTO_GETS:
 	case PROTO_GAT:
 	case PROTO_GATS:
 		if (k->udp ? keys_many(buf, req)
-			   : dp_ncores > 1 && req->keys_end > req->key_off &&
-				     !keys_one_core(buf, req)) {
+			   : (dp_ncores > 1 || c->ring) &&
+				     req->keys_end > req->key_off &&
+				     !keys_one_route(c, k, buf, req)) {
 			k->split = *req;
 			k->split_pos = req->key_off;
 			k->splitting = true;
@@ -534,6 +591,29 @@ static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
  * runs out of room stays at the head of the buffer, to go on first next
  * time. Sets k->runnable when input is left that only room stopped.
  */
+/*
+ * A stream's first bytes: a peer's forwarding connection announces
+ * itself with DP_FWD_HELLO, and what comes after runs here, never
+ * forwarded again. Returns false while the bytes so far could still be
+ * the start of one.
+ */
+static bool conn_greet(struct dp_core *c, struct dp_conn *k)
+{
+	static const char hello[] = DP_FWD_HELLO;
+	size_t n = sizeof(hello) - 1;
+
+	(void)c;
+	if (k->rlen < n && memcmp(k->rbuf, hello, k->rlen) == 0)
+		return false;
+	k->greeted = true;
+	if (k->rlen >= n && memcmp(k->rbuf, hello, n) == 0) {
+		k->forwarded = true;
+		memmove(k->rbuf, k->rbuf + n, k->rlen - n);
+		k->rlen -= n;
+	}
+	return true;
+}
+
 void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 {
 	struct proto_req *q = k->left;
@@ -541,6 +621,8 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 	size_t off = 0;
 
 	k->runnable = false;
+	if (!k->greeted && !k->udp && !conn_greet(c, k))
+		return;
 	while (off < k->rlen) {
 		struct proto_req *req;
 

@@ -10,6 +10,10 @@
  *   dp_socket.c   the socket backend: TCP and UDP on kernel sockets
  *   dp_dpdk.c     the DPDK backend: memcached UDP on a DPDK port
  *   dp_xdp.c      the XDP program's loader (libbpf), for net_af_xdp
+ *   dp_forward.c  requests for keys another node owns: pooled, pipelined
+ *                 connections from each core to each peer
+ *   dp_cluster.c  the ring the cores read (published under RCU), the
+ *                 peers' addresses, what the admin endpoint asks of cores
  *
  * A backend is the small interface below (struct dp_backend): the loop
  * asks it to set a core up, to poll, to flush and to let go, and every
@@ -50,7 +54,11 @@
 
 struct dp_core;
 struct dp_conn;
+struct dp_fwd;
 struct rte_mbuf;
+struct ring;
+struct ring_range;
+struct bloom;
 
 /* ------------------------------------------------------------------------
  * Messages between cores (dp_handoff.c)
@@ -70,7 +78,8 @@ struct dp_msg {
 	struct proto_req req;
 	struct proto_out bytes; /* the request's bytes */
 	struct proto_out reply;
-	struct dp_msg *next; /* free list */
+	struct dp_msg *next; /* free list; a peer's queue */
+	uint64_t t_ms;	     /* forwarded: when it was queued */
 };
 
 /* A message from the core's pool (NULL when memory is out). */
@@ -143,6 +152,9 @@ struct dp_conn {
 	bool pollout_set; /* EPOLLOUT is what epoll has */
 	bool paused;	  /* EPOLLIN dropped: it may not take more now */
 	bool walked;	  /* UDP: a response went out since the last flush */
+	bool greeted;	  /* TCP: its first bytes were looked at */
+	bool forwarded;	  /* a peer's forwarding connection: run, never
+			     forward */
 	const struct dp_conn_ops *ops;
 	struct proto_parser ps;
 	char *rbuf;
@@ -325,6 +337,15 @@ struct dp_core {
 	unsigned udp_pooled;
 	struct dp_sock_core sock;
 	struct dp_pkt_core *pkt;
+	/* the cluster: the ring read at the start of the pass (NULL for a
+	 * node alone), and a forwarding connection per member */
+	const struct ring *ring;
+	struct dp_fwd *fwd;
+	unsigned fwd_busy;	   /* peers with requests in flight */
+	struct dp_msg *fwd_failed; /* answered here, filed at the flush */
+	uint64_t forwards;	   /* requests sent to their owner node */
+	uint64_t forward_errors;   /* of those, answered SERVER_ERROR here */
+	uint64_t forwarded_in;	   /* requests peers forwarded here */
 } ML_CACHE_ALIGNED;
 
 /* The node, as every core sees it; set before the workers start. */
@@ -332,6 +353,50 @@ extern const struct dp_config *dp_cfg;
 extern struct dp_core *dp_cores;
 extern unsigned dp_ncores;
 extern atomic_uint dp_conns_open;
+
+/* ------------------------------------------------------------------------
+ * The cluster (dp_cluster.c) and forwarding (dp_forward.c)
+ * ---------------------------------------------------------------------- */
+
+/* Resolves the peers, publishes the first ring, starts the admin
+ * endpoint; runs before the workers. */
+int dp_cluster_setup(char *err, size_t errlen);
+void dp_cluster_teardown(void);
+/* The core reads the current ring (at the start of a pass), and says it
+ * holds no ring (the end of a pass: a quiescent point). */
+void dp_ring_enter(struct dp_core *c);
+void dp_ring_quiescent(struct dp_core *c);
+/* Around a sleep: the core holds no ring while it sleeps. */
+void dp_ring_offline(struct dp_core *c);
+void dp_ring_online(struct dp_core *c);
+/* The member that owns a key, on the core's ring; dp_cfg->self when the
+ * node is alone. */
+unsigned dp_key_owner(const struct dp_core *c, const char *key, size_t klen);
+/* The admin endpoint's digest (see dp_digest()): whether this core has
+ * its part to walk, a slice of that walk (each pass), and the core
+ * leaving its loop. */
+bool dp_digest_pending(const struct dp_core *c);
+void dp_digest_step(struct dp_core *c);
+void dp_digest_leave(struct dp_core *c);
+int dp_digest(void *arg, const struct ring_range *rs, unsigned nrs,
+	      struct bloom **out);
+/* A peer's address, resolved at setup. */
+const struct sockaddr_storage *dp_peer_addr(unsigned member, socklen_t *len);
+
+int dp_fwd_setup(struct dp_core *c, char *err, size_t errlen);
+void dp_fwd_teardown(struct dp_core *c);
+/* Queues a request, buf[0..m->req.len), for the member that owns its
+ * key; its reply is filed in slot m->slot of m->conn (dp_conn_reply()),
+ * never from within this call. */
+void dp_fwd_send(struct dp_core *c, unsigned member, struct dp_msg *m,
+		 const char *buf);
+/* Whether an epoll pointer is a forwarding connection's; if so, moves it
+ * on. */
+bool dp_fwd_event(struct dp_core *c, void *p, uint32_t events);
+/* Sends what the pass queued; fails requests past the timeout. */
+void dp_fwd_flush(struct dp_core *c);
+/* A forwarding connection's first line, which the peer takes as such. */
+#define DP_FWD_HELLO "MEMLANE-FORWARD 1\r\n"
 
 /* One "STAT name value" line appended to out; 0 or -ENOMEM. */
 int dp_stat(struct proto_out *out, const char *name, uint64_t v);

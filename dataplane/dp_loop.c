@@ -120,7 +120,8 @@ static bool all_quiet(struct dp_core *c, bool *counted)
  * queued or another backend must be polled. */
 static int wait_ms(struct dp_core *c, bool polled)
 {
-	if (dp_outq_flush(c) || dp_rings_pending(c) || polled)
+	if (dp_outq_flush(c) || dp_rings_pending(c) || polled ||
+	    c->fwd_failed || dp_digest_pending(c))
 		return 0;
 	atomic_store(&c->sleeping, 1);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -145,6 +146,7 @@ static int worker(void *arg)
 	c = &dp_cores[idx];
 	for (unsigned b = 0; b < nbackends; b++)
 		polled |= backends[b]->busy_poll;
+	dp_ring_online(c); /* from here the core holds rings */
 	while (true) {
 		if (atomic_load(&stop_flag) && !c->quiet) {
 			/* stop taking input; answer what is in flight */
@@ -156,6 +158,7 @@ static int worker(void *arg)
 			break;
 		t0 = rte_rdtsc();
 		work = 0;
+		dp_ring_enter(c);
 		/* a polled port comes first; the sockets beside it are
 		 * asked (a system call) only every SOCK_EVERY passes while
 		 * the port keeps the core busy */
@@ -168,17 +171,22 @@ static int worker(void *arg)
 							    : 0);
 		}
 		work += dp_rings_drain(c);
+		dp_fwd_flush(c);
+		dp_digest_step(c);
 		for (unsigned b = 0; b < nbackends; b++)
 			backends[b]->flush(c);
 		dp_outq_flush(c);
 		dp_kick_all(c);
 		tick(c);
 		proto_node_set_conn_stats(c->node, &c->cs);
+		dp_ring_quiescent(c);
 		t1 = rte_rdtsc();
 		c->loop_tsc += t1 - t0;
 		if (!work)
 			c->idle_tsc += t1 - t0;
 	}
+	dp_digest_leave(c);
+	dp_ring_offline(c);
 	return 0;
 }
 
@@ -228,6 +236,7 @@ static int dp_stats(void *arg, struct proto_out *out)
 {
 	const struct dp_backend *b = backends[nbackends - 1];
 	uint64_t handed = 0, dropped = 0, loop = 0, idle = 0, capped = 0;
+	uint64_t fwd = 0, fwd_err = 0, fwd_in = 0;
 	int rc = 0;
 
 	(void)arg;
@@ -235,6 +244,9 @@ static int dp_stats(void *arg, struct proto_out *out)
 		handed += dp_cores[i].handed_off;
 		dropped += dp_cores[i].udp_dropped;
 		capped += dp_cores[i].udp_capped;
+		fwd += dp_cores[i].forwards;
+		fwd_err += dp_cores[i].forward_errors;
+		fwd_in += dp_cores[i].forwarded_in;
 		loop += dp_cores[i].loop_tsc;
 		idle += dp_cores[i].idle_tsc;
 		rc |= dp_stat_core(out, i, "handed_off",
@@ -247,6 +259,10 @@ static int dp_stats(void *arg, struct proto_out *out)
 	rc |= dp_stat(out, "dp_handed_off", handed);
 	rc |= dp_stat(out, "dp_udp_bad_frames", dropped);
 	rc |= dp_stat(out, "dp_udp_capped_keys", capped);
+	rc |= dp_stat(out, "dp_members", dp_cfg->nmembers);
+	rc |= dp_stat(out, "dp_forwards", fwd);
+	rc |= dp_stat(out, "dp_forward_errors", fwd_err);
+	rc |= dp_stat(out, "dp_forwarded_in", fwd_in);
 	rc |= dp_stat(out, "dp_loop_cycles", loop);
 	rc |= dp_stat(out, "dp_idle_cycles", idle);
 	if (!rc && b->stats)
@@ -263,6 +279,7 @@ static void core_teardown(struct dp_core *c)
 	for (unsigned b = nbackends; b-- > 0;)
 		if (backends[b]->teardown)
 			backends[b]->teardown(c);
+	dp_fwd_teardown(c);
 	while (c->conns.next != &c->conns) {
 		struct dp_conn *k = c->conns.next;
 
@@ -317,6 +334,8 @@ static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
 	for (unsigned b = 0; b < nbackends; b++)
 		if ((rc = backends[b]->setup(c, err, errlen)))
 			return rc;
+	if ((rc = dp_fwd_setup(c, err, errlen)))
+		return rc;
 	for (int i = 0; i < MSG_PREALLOC; i++) {
 		struct dp_msg *m = calloc(1, sizeof(*m));
 
@@ -360,6 +379,8 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 		rc = core_setup(&dp_cores[i], i, err, errlen);
 	if (!rc)
 		rc = dp_rings_setup(err, errlen);
+	if (!rc)
+		rc = dp_cluster_setup(err, errlen);
 	if (!rc) {
 		struct proto_node *peers[DP_CORE_MAX];
 
@@ -381,6 +402,7 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 		rte_eal_mp_remote_launch(worker, NULL, CALL_MAIN);
 		rte_eal_mp_wait_lcore();
 	}
+	dp_cluster_teardown();
 	for (unsigned i = 0; i < dp_ncores; i++)
 		core_teardown(&dp_cores[i]);
 	for (unsigned b = nbackends; b-- > 0;)

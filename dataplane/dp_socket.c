@@ -350,8 +350,15 @@ static void udp_recv(struct dp_core *c, int ufd)
 static unsigned sock_poll(struct dp_core *c, int timeout_ms)
 {
 	struct epoll_event evs[BURST];
-	int n = epoll_wait(c->sock.ep, evs, BURST, timeout_ms);
+	int n;
 
+	/* the core holds no ring while it sleeps: a new one is read on
+	 * waking, before anything that arrived runs */
+	if (timeout_ms > 0)
+		dp_ring_offline(c);
+	n = epoll_wait(c->sock.ep, evs, BURST, timeout_ms);
+	if (timeout_ms > 0)
+		dp_ring_online(c);
 	atomic_store(&c->sleeping, 0);
 	for (int i = 0; i < n; i++) {
 		void *p = evs[i].data.ptr;
@@ -374,6 +381,8 @@ static unsigned sock_poll(struct dp_core *c, int timeout_ms)
 			udp_recv(c, *(int *)p);
 			continue;
 		}
+		if (dp_fwd_event(c, p, evs[i].events))
+			continue;
 		k = p;
 		if ((evs[i].events & EPOLLOUT) && !tcp_progress(c, k))
 			continue;
