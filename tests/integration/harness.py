@@ -163,7 +163,7 @@ class Server:
 
     def __init__(self, kind="memlaned", *, tcp=True, udp=False, mem_mb=64,
                  threads=None, conns=None, item_max=None, no_evict=False,
-                 idle_timeout=None, env=None, extra=()):
+                 idle_timeout=None, env=None, extra=(), port=None):
         self.kind = kind
         self.binary = memlaned_path() if kind == "memlaned" \
             else memcached_path()
@@ -172,6 +172,7 @@ class Server:
                          idle_timeout=idle_timeout, extra=tuple(extra))
         self.env = env
         self.proc = None
+        self.fixed_port = port  # a cluster's members know it in advance
         self.port = None
         self.udp_port = None
         self.returncode = None
@@ -225,7 +226,7 @@ class Server:
     def start(self):
         last = ""
         for _ in range(5):
-            self.port = free_port()
+            self.port = self.fixed_port or free_port()
             self.udp_port = free_port() if self.opts["udp"] else None
             self.argv = self._argv()
             self._log = tempfile.TemporaryFile()
