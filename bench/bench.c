@@ -28,6 +28,12 @@ static const struct bench_cmd bench_cmds[] = {
 	 bench_load_main},
 	{"pktload", "memcached UDP load from a DPDK port (kernel bypass)",
 	 bench_pktload_main},
+	{"ring", "the node ring: lookup cost, load spread, keys moved",
+	 bench_ring_main},
+	{"bloom", "the Bloom filter: ns per query, false positives",
+	 bench_bloom_main},
+	{"cluster", "load on a cluster: one node, or every node by ketama",
+	 bench_cluster_main},
 };
 
 static void bench_usage(FILE *f)

@@ -19,6 +19,9 @@ int bench_engine_main(int argc, char **argv);
 int bench_memory_main(int argc, char **argv);
 int bench_load_main(int argc, char **argv);
 int bench_pktload_main(int argc, char **argv);
+int bench_ring_main(int argc, char **argv);
+int bench_bloom_main(int argc, char **argv);
+int bench_cluster_main(int argc, char **argv);
 
 /* ------------------------------------------------------------------------
  * Shared helpers (bench.c)
