@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dp_internal.h"
+#include "ring.h"
 
 /* ------------------------------------------------------------------------
  * Connections
@@ -386,7 +387,7 @@ static unsigned key_route(const struct dp_core *c, const struct dp_conn *k,
 		if (m != dp_cfg->self)
 			return DP_CORE_MAX + m;
 	}
-	return ml_hash_core(hv, dp_ncores);
+	return ring_core(hv, dp_ncores);
 }
 
 static void exec_routed(struct dp_core *c, struct dp_conn *k, const char *buf,

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h"
+
 #define RING_HOST_MAX	  64
 #define RING_MEMBER_MAX	  4096
 #define RING_DEFAULT_PORT 11211 /* ketama leaves this port out of a name */
@@ -89,10 +91,12 @@ unsigned ring_ranges(const struct ring *r, unsigned i, struct ring_range *out,
 /* Whether a point lies in one of n ascending, disjoint ranges. */
 bool ring_range_has(const struct ring_range *rs, unsigned n, uint32_t point);
 
-/* The core of ncores that owns a key of 64-bit hash hv. */
+/* The core of ncores that owns a key of 64-bit hash hv (XXH3, the
+ * cache's own split: the shard a node's cache gives the key). The node
+ * ring hashes with MD5, so the two do not correlate. */
 static inline unsigned ring_core(uint64_t hv, unsigned ncores)
 {
-	return (unsigned)(((__uint128_t)hv * ncores) >> 64);
+	return ml_hash_core(hv, ncores);
 }
 
 #endif /* MEMLANE_RING_H */
