@@ -574,11 +574,19 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
 }
 
-static void split_servers(struct opts *o, char *list)
+/* A later -s replaces an earlier one, as options do. */
+static int split_servers(struct opts *o, char *list)
 {
-	for (char *s = strtok(list, ","); s && o->nservers < NODES_MAX;
-	     s = strtok(NULL, ","))
+	o->nservers = 0;
+	for (char *s = strtok(list, ","); s; s = strtok(NULL, ",")) {
+		if (o->nservers == NODES_MAX) {
+			fprintf(stderr, "memlanectl: more than %d servers\n",
+				NODES_MAX);
+			return -1;
+		}
 		o->servers[o->nservers++] = s;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -596,7 +604,8 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+s:t:jh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			split_servers(&o, optarg);
+			if (split_servers(&o, optarg))
+				return 2;
 			break;
 		case 't':
 			o.token = optarg;

@@ -392,8 +392,10 @@ def check_admin_views(cl, owners):
                                             for a in cl.admin),
                 "stats").stdout.decode()
     for p in cl.ports:
-        check("127.0.0.1:%d" % p in multi, "stats of every node:\n%s"
-              % multi)
+        rows = [ln for ln in multi.splitlines()
+                if ln.startswith("127.0.0.1:%d " % p) and " all " in ln]
+        check(len(rows) == 1, "stats of every node, once each (a later "
+              "-s replaces the first):\n%s" % multi)
 
     # /metrics, through a real Prometheus parser
     fams = {f.name: f for f in text_string_to_metric_families(
