@@ -18,6 +18,8 @@ host. Checks:
   bad_packets    each malformed frame dropped, counted under its reason,
                  never answered, and the node keeps serving
   allowlist      UDP from outside --udp-allow dropped and counted
+  cluster_udp    a bypass node and a socket node as one cache: bypass UDP
+                 gets of the other node's keys are forwarded to it
 
 Needs root; exits 77 (skipped) with the reason otherwise, or where the
 kernel refuses XDP.
@@ -384,8 +386,70 @@ def allowlist():
               % (counter, st.get(counter)))
 
 
+def dp_forwards(c):
+    c.send(b"stats dataplane\r\n")
+    n = None
+    while True:
+        line = c.readline()
+        if line == b"END\r\n":
+            check(n is not None, "stats dataplane has dp_forwards")
+            return n
+        w = line.split()
+        if len(w) == 3 and w[1] == b"dp_forwards":
+            n = int(w[2])
+
+
+def cluster_udp():
+    """Two nodes as one cache: memlaned on the bypass and a socket-backend
+    memlaned beside it in the server namespace. A bypass UDP get of a key
+    the other node owns is forwarded to it over TCP, and the datagrams
+    that come back are those one node would send."""
+    tcp_host = OTHER_IP if MODE == "af_packet" else SERVER_IP
+    peers = "%s:%d,%s:%d" % (tcp_host, TCP_PORT, tcp_host, TCP_PORT + 1)
+    other = netns.NsServer(
+        TOPO, "memlaned",
+        [harness.memlaned_path(), "-l", tcp_host, "-p", str(TCP_PORT + 1),
+         "-U", "0", "-t", "1", "--peers", peers, "--admin", "off"],
+        tcp_host, 0, TCP_PORT + 1, tcp_host, "memlaned socket peer",
+        ready_tcp=True)
+    keys = 80
+    out = subprocess.run([os.environ["KETAMA_CLIENT"], "owners", peers,
+                          "cu:", str(keys)], capture_output=True,
+                         timeout=60, check=True)
+    owners = [int(x) for x in out.stdout.split()]
+    check(0 < sum(owners) < keys, "both nodes own keys: %r" % owners)
+    with other, memlaned(2, extra=("--peers", peers, "--admin", "off"),
+                         ready_tcp=True) as ml:
+        with harness.Conn(TCP_PORT, host=tcp_host) as c:
+            for k in range(keys):
+                c.send(b"set cu:%d 5 0 4\r\nv%03d\r\n" % (k, k))
+                check(c.readline() == b"STORED\r\n", "set cu:%d" % k)
+            before = dp_forwards(c)
+        with ml.udp() as u:
+            for k in range(keys):
+                rep = u.request(500 + k, b"get cu:%d\r\n" % k, until_end)
+                check(not rep.errors, "framing: %r" % rep.errors)
+                check(bytes(rep.data) == b"VALUE cu:%d 5 4\r\nv%03d\r\nEND"
+                      b"\r\n" % (k, k), "bypass get cu:%d (owner %d): %r"
+                      % (k, owners[k], bytes(rep.data)))
+            many = list(range(0, keys, 3))
+            rep = u.request(999, b"get " + b" ".join(
+                b"cu:%d" % k for k in many) + b"\r\n", until_end)
+            want = b"".join(b"VALUE cu:%d 5 4\r\nv%03d\r\n" % (k, k)
+                            for k in many) + b"END\r\n"
+            check(bytes(rep.data) == want, "bypass multi-get over both "
+                  "owners: %r" % bytes(rep.data)[:300])
+        with harness.Conn(TCP_PORT, host=tcp_host) as c:
+            after = dp_forwards(c)
+        # a forward per get of node 1's keys, and per such key of the
+        # multi-get
+        want = sum(owners) + sum(owners[k] for k in many)
+        check(after - before == want, "bypass forwards: %d, the ring "
+              "predicts %d" % (after - before, want))
+
+
 CHECKS = [differential, large_values, arp_ping, tcp_and_udp, counters,
-          bad_packets, allowlist]
+          bad_packets, allowlist, cluster_udp]
 
 
 def main():
