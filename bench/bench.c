@@ -34,6 +34,10 @@ static const struct bench_cmd bench_cmds[] = {
 	 bench_bloom_main},
 	{"cluster", "load on a cluster: one node, or every node by ketama",
 	 bench_cluster_main},
+	{"gossip",
+	 "membership in the simulator: detection, false "
+	 "positives, traffic, convergence",
+	 bench_gossip_main},
 };
 
 static void bench_usage(FILE *f)
