@@ -9,8 +9,9 @@
  * Its admin endpoint (HTTP, loopback by default, a bearer token where it
  * binds elsewhere) serves the view, the ring, the cores' counters, a
  * Bloom digest of the keys the node holds in a range of the ring, and
- * Prometheus text metrics; memlanectl is its client. Membership by
- * gossip will change the view through the same path.
+ * Prometheus text metrics; memlanectl is its client. With gossip
+ * (ctl_gossip.c) the members come and go: a member's index stays its
+ * own, and one that is dead or has left owns no points.
  */
 #ifndef MEMLANE_CONTROL_H
 #define MEMLANE_CONTROL_H
@@ -47,7 +48,25 @@ struct ctl_node_ops {
 	 * ranges; 0 or -errno. */
 	int (*digest)(void *arg, const struct ring_range *rs, unsigned n,
 		      struct bloom **out);
+	/* Gossip brought a new member, at index member of every ring from
+	 * now on: resolve where to forward its keys. 0 or -errno (the
+	 * member then owns no keys here). */
+	int (*member_added)(void *arg, unsigned member, const char *host,
+			    uint16_t port);
 	void *arg;
+};
+
+/* Membership by gossip (control/gossip.h); off: the members are fixed. */
+struct ctl_gossip_params {
+	bool on;
+	const char *addr; /* IPv4 of the UDP and TCP gossip port */
+	uint16_t port;
+	const char *seeds; /* "host:port,..." of members' gossip ports */
+	const uint8_t *key;
+	size_t keylen;
+	/* 0: the default */
+	unsigned probe_interval_ms, probe_timeout_ms, pushpull_interval_ms;
+	unsigned suspicion_mult, indirect_probes;
 };
 
 struct ctl_member {
@@ -69,6 +88,9 @@ struct ctl_params {
 	const char *token; /* "" or NULL: none */
 	bool verbose;
 	const struct ctl_node_ops *ops;
+	/* with gossip, members[0] is this node (self 0), and members learnt
+	 * are added after it */
+	struct ctl_gossip_params gossip;
 };
 
 struct ctl;

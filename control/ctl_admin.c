@@ -15,7 +15,9 @@
  *   POST /v1/weight    ?value=W [&member=N]: a new ring
  *   POST /v1/drain     this node's weight to 0: it owns no keys, and
  *                      still serves what peers forward
- *   POST /v1/join, /v1/leave   reserved for membership (501)
+ *   POST /v1/join      ?seed=HOST:PORT: push-pull with a member (gossip)
+ *   POST /v1/leave     leave the cluster gracefully (gossip); without
+ *                      gossip both are 501
  *   GET  /metrics      Prometheus text format
  */
 #include <arpa/inet.h>
@@ -103,11 +105,16 @@ static json_t *member_json(const struct ctl *c, unsigned i)
 	char a[RING_HOST_MAX + 8];
 
 	address(&c->members[i], a, sizeof(a));
-	return json_pack("{s:i,s:s,s:s,s:i,s:i,s:b}", "id", (json_int_t)i,
-			 "address", a, "host", c->members[i].host, "port",
-			 (json_int_t)c->members[i].port, "weight",
-			 (json_int_t)c->members[i].weight, "self",
-			 i == c->self);
+	const struct ctl_view *v = &c->view[i];
+
+	return json_pack(
+		"{s:i,s:s,s:s,s:i,s:i,s:b,s:s,s:I,s:I,s:s}", "id",
+		(json_int_t)i, "address", a, "host", c->members[i].host, "port",
+		(json_int_t)c->members[i].port, "weight",
+		(json_int_t)c->members[i].weight, "self", i == c->self, "state",
+		gossip_state_name(v->state), "incarnation",
+		(json_int_t)v->incarnation, "last_change_ms",
+		(json_int_t)v->changed_ms, "name", v->id[0] ? v->id : a);
 }
 
 static void get_members(struct ctl *c, struct reply *r)
@@ -118,8 +125,9 @@ static void get_members(struct ctl *c, struct reply *r)
 	for (unsigned i = 0; i < c->nmembers; i++)
 		json_array_append_new(arr, member_json(c, i));
 	reply_json(r, 200,
-		   json_pack("{s:I,s:i,s:o}", "epoch", (json_int_t)c->epoch,
-			     "self", (json_int_t)c->self, "members", arr));
+		   json_pack("{s:I,s:i,s:s,s:o}", "epoch", (json_int_t)c->epoch,
+			     "self", (json_int_t)c->self, "membership",
+			     c->g ? "gossip" : "fixed", "members", arr));
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -163,7 +171,7 @@ static void get_stats(struct ctl *c, struct reply *r)
 {
 	struct ctl_core_stats cs[CTL_CORE_MAX], t = {0};
 	unsigned n = c->ops->stats(c->ops->arg, cs, CTL_CORE_MAX);
-	json_t *cores = json_array(), *total;
+	json_t *cores = json_array(), *total, *gossip = NULL, *out;
 	char a[RING_HOST_MAX + 8];
 
 	for (unsigned i = 0; i < n; i++) {
@@ -184,16 +192,38 @@ static void get_stats(struct ctl *c, struct reply *r)
 		t.curr_connections += cs[i].curr_connections;
 	}
 	total = core_json(&t);
+	if (c->g) {
+		struct gossip_stats gs;
+		unsigned aware;
+
+		ctl_gossip_stats(c, &gs, &aware);
+		gossip = json_pack(
+			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
+			"sent", (json_int_t)gs.sent, "received",
+			(json_int_t)gs.received, "bad_mac",
+			(json_int_t)gs.bad_mac, "replayed",
+			(json_int_t)gs.replayed, "malformed",
+			(json_int_t)gs.malformed, "oversized",
+			(json_int_t)gs.oversized, "probes",
+			(json_int_t)gs.probes, "probes_failed",
+			(json_int_t)gs.probes_failed, "suspicions",
+			(json_int_t)gs.suspicions, "refutations",
+			(json_int_t)gs.refutations, "declared_dead",
+			(json_int_t)gs.declared_dead, "pushpulls",
+			(json_int_t)gs.pushpulls, "awareness",
+			(json_int_t)aware);
+	}
 	pthread_mutex_lock(&c->lock);
 	address(&c->members[c->self], a, sizeof(a));
-	reply_json(r, 200,
-		   json_pack("{s:s,s:I,s:o,s:o,s:{s:I,s:I}}", "node", a,
-			     "epoch", (json_int_t)c->epoch, "total", total,
-			     "cores", cores, "admin", "requests",
-			     (json_int_t)atomic_load(&c->requests),
-			     "unauthorized",
-			     (json_int_t)atomic_load(&c->unauthorized)));
+	out = json_pack("{s:s,s:I,s:o,s:o,s:{s:I,s:I}}", "node", a, "epoch",
+			(json_int_t)c->epoch, "total", total, "cores", cores,
+			"admin", "requests",
+			(json_int_t)atomic_load(&c->requests), "unauthorized",
+			(json_int_t)atomic_load(&c->unauthorized));
 	pthread_mutex_unlock(&c->lock);
+	if (gossip && out)
+		json_object_set_new(out, "gossip", gossip);
+	reply_json(r, 200, out);
 }
 
 static void get_digest(struct ctl *c, struct MHD_Connection *conn,
@@ -282,7 +312,13 @@ static void post_weight(struct ctl *c, struct MHD_Connection *conn,
 	m = member < 0 ? c->self : (unsigned)member;
 	if (m >= c->nmembers)
 		return reply_error(r, 404, "no member %u", m);
-	rc = ctl_set_weight(c, m, (uint32_t)w);
+	if (c->g && m != c->self)
+		return reply_error(r, 400,
+				   "with gossip a member sets its own weight: "
+				   "ask member %u's endpoint",
+				   m);
+	rc = c->g ? ctl_gossip_weight(c, (uint32_t)w)
+		  : ctl_set_weight(c, m, (uint32_t)w);
 	if (rc == -EINVAL)
 		return reply_error(r, 409,
 				   "no member would own a key: weight %lld "
@@ -294,6 +330,36 @@ static void post_weight(struct ctl *c, struct MHD_Connection *conn,
 	reply_json(r, 200,
 		   json_pack("{s:I,s:o}", "epoch", (json_int_t)c->epoch,
 			     "member", member_json(c, m)));
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void post_join(struct ctl *c, struct MHD_Connection *conn,
+		      struct reply *r)
+{
+	const char *seed = MHD_lookup_connection_value(
+		conn, MHD_GET_ARGUMENT_KIND, "seed");
+	char err[200];
+
+	if (!seed || !*seed)
+		return reply_error(r, 400,
+				   "seed=HOST:PORT is needed, a "
+				   "member's gossip address");
+	if (ctl_gossip_join(c, seed, err, sizeof(err)))
+		return reply_error(r, 502, "%s", err);
+	pthread_mutex_lock(&c->lock);
+	reply_json(r, 200,
+		   json_pack("{s:I,s:i}", "epoch", (json_int_t)c->epoch,
+			     "members", (json_int_t)c->nmembers));
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void post_leave(struct ctl *c, struct reply *r)
+{
+	ctl_gossip_leave(c);
+	pthread_mutex_lock(&c->lock);
+	reply_json(r, 200,
+		   json_pack("{s:I,s:o}", "epoch", (json_int_t)c->epoch,
+			     "member", member_json(c, c->self)));
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -392,10 +458,13 @@ static void dispatch(struct ctl *c, struct MHD_Connection *conn,
 		return post_weight(c, conn, r, true);
 	case R_JOIN:
 	case R_LEAVE:
-		return reply_error(r, 501,
-				   "%s arrives with gossip membership; the "
-				   "members are configured (--peers)",
-				   rt->path + 4);
+		if (!c->g)
+			return reply_error(r, 501,
+					   "%s needs gossip membership; the "
+					   "members are fixed (--peers)",
+					   rt->path + 4);
+		return rt->id == R_JOIN ? post_join(c, conn, r)
+					: post_leave(c, r);
 	default:
 		return get_metrics(c, r);
 	}

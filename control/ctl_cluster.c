@@ -12,8 +12,7 @@
 
 #include "control_internal.h"
 
-/* Builds the ring of the view and publishes it. Holds c->lock. */
-static int rebuild(struct ctl *c, char *err, size_t errlen)
+int ctl_rebuild(struct ctl *c, char *err, size_t errlen)
 {
 	struct ring_member rm[CTL_MEMBER_MAX];
 	struct ring_params rp = {
@@ -26,7 +25,11 @@ static int rebuild(struct ctl *c, char *err, size_t errlen)
 		snprintf(rm[i].host, sizeof(rm[i].host), "%s",
 			 c->members[i].host);
 		rm[i].port = c->members[i].port;
-		rm[i].weight = c->members[i].weight;
+		/* the dead, the left, and those we cannot reach own nothing */
+		rm[i].weight = c->view[i].state <= GOSSIP_SUSPECT &&
+					       c->view[i].resolved
+				       ? c->members[i].weight
+				       : 0;
 	}
 	rc = ring_create(&rp, &r);
 	if (rc) {
@@ -55,7 +58,7 @@ int ctl_set_weight(struct ctl *c, unsigned member, uint32_t weight)
 	}
 	was = c->members[member].weight;
 	c->members[member].weight = weight;
-	rc = rebuild(c, err, sizeof(err));
+	rc = ctl_rebuild(c, err, sizeof(err));
 	if (rc)
 		c->members[member].weight = was;
 	else if (c->verbose)
@@ -99,7 +102,13 @@ int ctl_start(const struct ctl_params *p, struct ctl **out, char *err,
 	c->ops = p->ops;
 	c->verbose = p->verbose;
 	snprintf(c->token, sizeof(c->token), "%s", p->token ? p->token : "");
-	rc = rebuild(c, err, errlen);
+	for (unsigned i = 0; i < c->nmembers; i++) {
+		c->view[i].state = GOSSIP_ALIVE;
+		c->view[i].resolved = true; /* the dataplane resolved them */
+	}
+	rc = ctl_rebuild(c, err, errlen);
+	if (!rc && p->gossip.on)
+		rc = ctl_gossip_start(c, p, err, errlen);
 	if (!rc && p->admin_addr)
 		rc = ctl_admin_start(c, p, err, errlen);
 	if (rc) {
@@ -115,6 +124,7 @@ void ctl_stop(struct ctl *c)
 	if (!c)
 		return;
 	ctl_admin_stop(c);
+	ctl_gossip_stop(c);
 	if (c->ring)
 		ring_free(c->ops->publish(c->ops->arg, NULL));
 	pthread_mutex_destroy(&c->lock);

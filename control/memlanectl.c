@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -208,9 +209,32 @@ struct cmd {
 	int (*run)(const struct opts *o, int argc, char **argv);
 };
 
+/* "12s ago" from a unix time in ms. */
+static const char *ago(char *buf, size_t n, json_t *ms)
+{
+	struct timespec ts;
+	long long now, t = json_integer_value(ms), d;
+
+	if (!t)
+		return "-";
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	d = (now - t) / 1000;
+	if (d < 0)
+		d = 0;
+	if (d < 120)
+		snprintf(buf, n, "%llds ago", d);
+	else if (d < 7200)
+		snprintf(buf, n, "%lldm ago", d / 60);
+	else
+		snprintf(buf, n, "%lldh ago", d / 3600);
+	return buf;
+}
+
 static int cmd_members(const struct opts *o, int argc, char **argv)
 {
-	static struct table t = {.ncols = 5, .right = {true, false, true}};
+	static struct table t = {
+		.ncols = 7, .right = {true, false, true, false, false, true}};
 	json_t *j, *m;
 	size_t i;
 
@@ -221,14 +245,19 @@ static int cmd_members(const struct opts *o, int argc, char **argv)
 		return 1;
 	if (o->json)
 		return print_json(j);
-	printf("ring epoch %lld\n",
-	       (long long)json_integer_value(json_object_get(j, "epoch")));
-	table_add(&t,
-		  (const char *[]){"ID", "ADDRESS", "WEIGHT", "SELF", "STATE"});
+	printf("ring epoch %lld, membership %s\n",
+	       (long long)json_integer_value(json_object_get(j, "epoch")),
+	       json_string_value(json_object_get(j, "membership")));
+	table_add(&t, (const char *[]){"ID", "ADDRESS", "WEIGHT", "SELF",
+				       "STATE", "INC", "LAST CHANGE"});
 	json_array_foreach(json_object_get(j, "members"), i, m)
 	{
-		char a[32], b[32];
+		char a[32], b[32], c[32], d[32];
+		const char *st = json_string_value(json_object_get(m, "state"));
 
+		if (st && !strcmp(st, "alive") &&
+		    !json_integer_value(json_object_get(m, "weight")))
+			st = "drained";
 		table_add(
 			&t,
 			(const char *[]){
@@ -238,9 +267,11 @@ static int cmd_members(const struct opts *o, int argc, char **argv)
 				num(b, sizeof(b), json_object_get(m, "weight")),
 				json_is_true(json_object_get(m, "self")) ? "*"
 									 : "",
-				json_integer_value(json_object_get(m, "weight"))
-					? "serving"
-					: "drained"});
+				st ? st : "?",
+				num(c, sizeof(c),
+				    json_object_get(m, "incarnation")),
+				ago(d, sizeof(d),
+				    json_object_get(m, "last_change_ms"))});
 	}
 	table_print(&t);
 	json_decref(j);
@@ -527,11 +558,50 @@ static int cmd_drain(const struct opts *o, int argc, char **argv)
 
 static int cmd_join(const struct opts *o, int argc, char **argv)
 {
-	(void)argc;
-	return ask(o, o->servers[0], "POST",
-		   !strcmp(argv[0], "join") ? "/v1/join" : "/v1/leave")
-		       ? 0
-		       : 1;
+	char path[300];
+	json_t *j;
+
+	if (argc != 2 || !*argv[1] || strlen(argv[1]) > 200 ||
+	    strpbrk(argv[1], "&?# ")) {
+		fprintf(stderr, "memlanectl join: one seed is needed, "
+				"HOST:PORT of a member's gossip port\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/v1/join?seed=%s", argv[1]);
+	j = ask(o, o->servers[0], "POST", path);
+	if (!j)
+		return 1;
+	if (o->json)
+		return print_json(j);
+	printf("joined through %s: %lld members known, ring epoch %lld\n",
+	       argv[1],
+	       (long long)json_integer_value(json_object_get(j, "members")),
+	       (long long)json_integer_value(json_object_get(j, "epoch")));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_leave(const struct opts *o, int argc, char **argv)
+{
+	json_t *j;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "memlanectl leave: takes no arguments\n");
+		return 2;
+	}
+	j = ask(o, o->servers[0], "POST", "/v1/leave");
+	if (!j)
+		return 1;
+	if (o->json)
+		return print_json(j);
+	printf("%s: left (incarnation %lld)\n",
+	       json_string_value(json_object_get(json_object_get(j, "member"),
+						 "address")),
+	       (long long)json_integer_value(json_object_get(
+		       json_object_get(j, "member"), "incarnation")));
+	json_decref(j);
+	return 0;
 }
 
 static const struct cmd cmds[] = {
@@ -555,8 +625,14 @@ static const struct cmd cmds[] = {
 	 "this node owns no keys any more (weight 0) and keeps serving what "
 	 "peers forward",
 	 cmd_drain},
-	{"join", "", "reserved: arrives with gossip membership", cmd_join},
-	{"leave", "", "reserved: arrives with gossip membership", cmd_join},
+	{"join", "<host:port>",
+	 "this node joins the cluster through a member's gossip port "
+	 "(gossip only)",
+	 cmd_join},
+	{"leave", "",
+	 "this node leaves the cluster gracefully: marked left at once "
+	 "(gossip only)",
+	 cmd_leave},
 };
 
 static void usage(FILE *f)
