@@ -64,6 +64,16 @@ struct dp_config {
 	char admin_addr[64];
 	uint16_t admin_port;
 	char admin_token[DP_TOKEN_MAX]; /* --admin-token; "" = none */
+	/* membership by gossip (--gossip, --seeds): members come and go;
+	 * members[0] is this node, the others are learnt */
+	bool gossip;
+	char gossip_addr[64];
+	uint16_t gossip_port;
+	char seeds[1024]; /* host:port,... of other members' gossip */
+	uint8_t cluster_key[64];
+	size_t cluster_keylen; /* 0: no --cluster-key-file */
+	unsigned probe_interval_ms, probe_timeout_ms, pushpull_interval_ms;
+	unsigned suspicion_mult, indirect_probes;
 };
 
 /*

@@ -55,8 +55,12 @@ static pthread_mutex_t digest_lock = PTHREAD_MUTEX_INITIALIZER;
 /* A node alone reads no ring: it routes nothing. */
 void dp_ring_enter(struct dp_core *c)
 {
-	if (qsbr && dp_cfg->nmembers > 1)
-		c->ring = atomic_load_explicit(&cur_ring, memory_order_acquire);
+	struct ring *r;
+
+	if (!qsbr)
+		return;
+	r = atomic_load_explicit(&cur_ring, memory_order_acquire);
+	c->ring = r && ring_nmembers(r) > 1 ? r : NULL;
 }
 
 void dp_ring_quiescent(struct dp_core *c)
@@ -263,24 +267,48 @@ out:
 	return rc;
 }
 
-static int resolve(unsigned i, char *err, size_t errlen)
+static int resolve_peer(unsigned i, const char *host, uint16_t port_num,
+			char *err, size_t errlen)
 {
-	const struct dp_member *m = &dp_cfg->members[i];
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
 	char port[8];
 	int rc;
 
-	snprintf(port, sizeof(port), "%u", m->port);
-	rc = getaddrinfo(m->host, port, &hints, &res);
+	if (i >= DP_NODE_MAX)
+		return -ENOSPC;
+	snprintf(port, sizeof(port), "%u", port_num);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc) {
-		snprintf(err, errlen, "peer %s:%u: %s", m->host, m->port,
+		snprintf(err, errlen, "peer %s:%u: %s", host, port_num,
 			 gai_strerror(rc));
 		return -EINVAL;
 	}
+	/* before any ring names member i: the cores read it after they
+	 * read that ring, which is published with release order */
 	memcpy(&peer_sa[i], res->ai_addr, res->ai_addrlen);
 	peer_salen[i] = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+static int resolve(unsigned i, char *err, size_t errlen)
+{
+	const struct dp_member *m = &dp_cfg->members[i];
+
+	return resolve_peer(i, m->host, m->port, err, errlen);
+}
+
+/* Gossip learnt a member. Runs on the control plane's thread. */
+static int member_added(void *arg, unsigned i, const char *host, uint16_t port)
+{
+	char err[160];
+	int rc;
+
+	(void)arg;
+	rc = resolve_peer(i, host, port, err, sizeof(err));
+	if (rc && dp_cfg->verbose)
+		fprintf(stderr, "memlaned: %s\n", err);
+	return rc;
 }
 
 int dp_cluster_setup(char *err, size_t errlen)
@@ -289,6 +317,7 @@ int dp_cluster_setup(char *err, size_t errlen)
 		.stats = core_stats,
 		.publish = publish,
 		.digest = dp_digest,
+		.member_added = member_added,
 	};
 	const struct dp_config *cfg = dp_cfg;
 	struct ctl_member members[DP_NODE_MAX];
@@ -302,6 +331,17 @@ int dp_cluster_setup(char *err, size_t errlen)
 		.token = cfg->admin_token,
 		.verbose = cfg->verbose,
 		.ops = &ops,
+		.gossip = {.on = cfg->gossip,
+			   .addr = cfg->gossip_addr,
+			   .port = cfg->gossip_port,
+			   .seeds = cfg->seeds,
+			   .key = cfg->cluster_key,
+			   .keylen = cfg->cluster_keylen,
+			   .probe_interval_ms = cfg->probe_interval_ms,
+			   .probe_timeout_ms = cfg->probe_timeout_ms,
+			   .pushpull_interval_ms = cfg->pushpull_interval_ms,
+			   .suspicion_mult = cfg->suspicion_mult,
+			   .indirect_probes = cfg->indirect_probes},
 	};
 	size_t sz;
 	int rc;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,19 @@ static const char usage[] =
 	"      --admin-token=TOKEN the bearer token the admin endpoint asks\n"
 	"                          for (required off loopback; also from\n"
 	"                          MEMLANE_ADMIN_TOKEN)\n"
+	"      --gossip=ADDR:PORT  membership by gossip on this UDP and TCP\n"
+	"                          port (default with --seeds: the first -l\n"
+	"                          address and -p + 2000)\n"
+	"      --seeds=HOST:PORT[,..]\n"
+	"                          members to join through (their gossip\n"
+	"                          ports); not with --peers\n"
+	"      --cluster-key-file=FILE\n"
+	"                          the cluster's shared key (16-64 bytes):\n"
+	"                          every gossip message is signed with it;\n"
+	"                          required to gossip off loopback\n"
+	"      --probe-interval=MS --probe-timeout=MS --pushpull-interval=MS\n"
+	"      --suspicion-mult=N  --indirect-probes=N\n"
+	"                          gossip timers (1000, 500, 30000, 4, 3)\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n";
 
@@ -288,6 +302,83 @@ static int cluster_finish(struct dp_config *cfg, const char *self_arg,
 	return 0;
 }
 
+/* The cluster key: the file's bytes, a final newline left out. */
+static int read_key(const char *path, struct dp_config *cfg, char *err,
+		    size_t errlen)
+{
+	uint8_t buf[sizeof(cfg->cluster_key) + 2];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return fail(err, errlen, "--cluster-key-file: %s: %s", path,
+			    strerror(errno));
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n && buf[n - 1] == '\n')
+		n--;
+	if (n && buf[n - 1] == '\r')
+		n--;
+	if (n < 16 || n > sizeof(cfg->cluster_key))
+		return fail(err, errlen,
+			    "--cluster-key-file: %s: the key is 16 to %zu "
+			    "bytes, this one %s",
+			    path, sizeof(cfg->cluster_key),
+			    n < 16 ? "shorter" : "longer");
+	memcpy(cfg->cluster_key, buf, n);
+	cfg->cluster_keylen = n;
+	return 0;
+}
+
+static bool loopback(const char *host)
+{
+	struct in_addr a;
+
+	return (inet_pton(AF_INET, host, &a) == 1 &&
+		(ntohl(a.s_addr) >> 24) == 127) ||
+	       !strcmp(host, "localhost");
+}
+
+/* Membership by gossip: the endpoint, and no gossip off loopback
+ * without a key. */
+static int gossip_finish(struct dp_config *cfg, char *err, size_t errlen)
+{
+	char seeds[sizeof(cfg->seeds)], *save = NULL;
+
+	if (!cfg->gossip_port) {
+		unsigned port = cfg->tcp_port + 2000u;
+
+		if (!cfg->tcp_port || port > 65535)
+			return fail(err, errlen,
+				    "give --gossip ADDR:PORT (-p + 2000 is no "
+				    "port)");
+		snprintf(cfg->gossip_addr, sizeof(cfg->gossip_addr), "%s",
+			 cfg->addrs[0]);
+		cfg->gossip_port = (uint16_t)port;
+	}
+	if (cfg->cluster_keylen)
+		return 0;
+	if (!loopback(cfg->gossip_addr))
+		return fail(err, errlen,
+			    "--gossip on %s is off loopback: give "
+			    "--cluster-key-file",
+			    cfg->gossip_addr);
+	strcpy(seeds, cfg->seeds);
+	for (char *t = strtok_r(seeds, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		struct dp_member m;
+
+		if (parse_member("--seeds", t, &m, false, err, errlen))
+			return -EINVAL;
+		if (!loopback(m.host))
+			return fail(err, errlen,
+				    "--seeds: %s is off loopback: give "
+				    "--cluster-key-file",
+				    m.host);
+	}
+	return 0;
+}
+
 static int parse_admin(const char *arg, struct dp_config *cfg, char *err,
 		       size_t errlen)
 {
@@ -325,6 +416,14 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		OPT_FWD_TIMEOUT,
 		OPT_ADMIN,
 		OPT_ADMIN_TOKEN,
+		OPT_GOSSIP,
+		OPT_SEEDS,
+		OPT_KEY_FILE,
+		OPT_PROBE_INTERVAL,
+		OPT_PROBE_TIMEOUT,
+		OPT_PUSHPULL,
+		OPT_SUSPICION,
+		OPT_INDIRECT,
 	};
 	static const struct option longopts[] = {
 		{"port", required_argument, NULL, 'p'},
@@ -347,6 +446,14 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		{"forward-timeout", required_argument, NULL, OPT_FWD_TIMEOUT},
 		{"admin", required_argument, NULL, OPT_ADMIN},
 		{"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
+		{"gossip", required_argument, NULL, OPT_GOSSIP},
+		{"seeds", required_argument, NULL, OPT_SEEDS},
+		{"cluster-key-file", required_argument, NULL, OPT_KEY_FILE},
+		{"probe-interval", required_argument, NULL, OPT_PROBE_INTERVAL},
+		{"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
+		{"pushpull-interval", required_argument, NULL, OPT_PUSHPULL},
+		{"suspicion-mult", required_argument, NULL, OPT_SUSPICION},
+		{"indirect-probes", required_argument, NULL, OPT_INDIRECT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -508,6 +615,72 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 					    DP_TOKEN_MAX - 1);
 			strcpy(cfg->admin_token, optarg);
 			break;
+		case OPT_GOSSIP: {
+			struct dp_member m;
+
+			if (parse_member("--gossip", optarg, &m, false, err,
+					 errlen))
+				return -EINVAL;
+			snprintf(cfg->gossip_addr, sizeof(cfg->gossip_addr),
+				 "%s", m.host);
+			cfg->gossip_port = m.port;
+			cfg->gossip = true;
+			break;
+		}
+		case OPT_SEEDS:
+			if (strlen(optarg) >= sizeof(cfg->seeds))
+				return fail(err, errlen, "--seeds: too long");
+			strcpy(cfg->seeds, optarg);
+			cfg->gossip = true;
+			break;
+		case OPT_KEY_FILE:
+			if (read_key(optarg, cfg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_PROBE_INTERVAL:
+		case OPT_PROBE_TIMEOUT:
+		case OPT_PUSHPULL:
+		case OPT_SUSPICION:
+		case OPT_INDIRECT: {
+			static const struct {
+				int opt;
+				const char *name;
+				unsigned long lo, hi;
+				size_t off;
+			} knobs[] = {
+				{OPT_PROBE_INTERVAL, "--probe-interval", 10,
+				 600000,
+				 offsetof(struct dp_config, probe_interval_ms)},
+				{OPT_PROBE_TIMEOUT, "--probe-timeout", 5,
+				 600000,
+				 offsetof(struct dp_config, probe_timeout_ms)},
+				{OPT_PUSHPULL, "--pushpull-interval", 100,
+				 3600000,
+				 offsetof(struct dp_config,
+					  pushpull_interval_ms)},
+				{OPT_SUSPICION, "--suspicion-mult", 1, 100,
+				 offsetof(struct dp_config, suspicion_mult)},
+				{OPT_INDIRECT, "--indirect-probes", 1, 16,
+				 offsetof(struct dp_config, indirect_probes)},
+			};
+
+			for (size_t k = 0; k < sizeof(knobs) / sizeof(knobs[0]);
+			     k++) {
+				if (knobs[k].opt != c)
+					continue;
+				if (parse_uint(optarg, knobs[k].lo, knobs[k].hi,
+					       &v))
+					return fail(err, errlen,
+						    "%s: '%s' is not a number "
+						    "in %lu-%lu",
+						    knobs[k].name, optarg,
+						    knobs[k].lo, knobs[k].hi);
+				*(unsigned *)((char *)cfg + knobs[k].off) =
+					(unsigned)v;
+			}
+			cfg->gossip = true;
+			break;
+		}
 		case 'h':
 			snprintf(out, outlen, "%s", usage);
 			return 1;
@@ -557,7 +730,13 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 	    (cfg->ip[0] || cfg->udp_allow[0]))
 		return fail(err, errlen,
 			    "--ip and --udp-allow go with --dataplane dpdk");
+	if (cfg->gossip && cfg->nmembers)
+		return fail(err, errlen,
+			    "--peers is a fixed cluster; --seeds and --gossip "
+			    "make one by gossip: give one or the other");
 	if (cluster_finish(cfg, self_arg, weight, err, errlen))
+		return -EINVAL;
+	if (cfg->gossip && gossip_finish(cfg, err, errlen))
 		return -EINVAL;
 	if (!cfg->admin_given) {
 		/* the default endpoint: loopback, beside the memcached port */
