@@ -122,14 +122,17 @@ static void steady(const struct gopts *o, const char *what, double loss,
 	sim_free(s);
 }
 
-/* Time from now until every member holds the same live set. */
-static double until_converged(struct sim *s)
+/* Time from now until every member holds the same live set, with
+ * member m in it (want ALIVE) or out of it (LEFT, DEAD) everywhere. */
+static double until_converged(struct sim *s, unsigned m, enum gossip_state want)
 {
 	uint64_t t0 = sim_now(s);
 
 	while (sim_now(s) - t0 < 120000) {
+		unsigned need = sim_running(s) - (want == GOSSIP_ALIVE);
+
 		sim_run_until(s, sim_now(s) + STEP_MS);
-		if (sim_converged(s))
+		if (sim_seen(s, m, want) == need && sim_converged(s))
 			return (double)(sim_now(s) - t0) / 1000.0;
 	}
 	return -1;
@@ -142,13 +145,13 @@ static void converge(const struct gopts *o)
 	unsigned j;
 
 	j = sim_join(s, 0);
-	join = until_converged(s);
+	join = until_converged(s, j, GOSSIP_ALIVE);
 	sim_run_until(s, sim_now(s) + 30000);
 	sim_leave(s, j);
-	leave = until_converged(s);
+	leave = until_converged(s, j, GOSSIP_LEFT);
 	sim_run_until(s, sim_now(s) + 30000);
 	sim_kill(s, 5);
-	fail = until_converged(s);
+	fail = until_converged(s, 5, GOSSIP_DEAD);
 	printf("converge  same live set everywhere after a join %.2f s, a "
 	       "leave %.2f s, a failure %.2f s (-1: not within 120 s)\n",
 	       join, leave, fail);
