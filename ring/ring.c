@@ -123,7 +123,7 @@ int ring_create(const struct ring_params *p, struct ring **out)
 {
 	uint64_t total = 0, npoints = 0;
 	struct ring *r;
-	unsigned at = 0;
+	unsigned at = 0, owners = 0;
 
 	if (!p->nmembers || p->nmembers > RING_MEMBER_MAX)
 		return -EINVAL;
@@ -133,6 +133,7 @@ int ring_create(const struct ring_params *p, struct ring **out)
 		if (hl == 0 || hl == RING_HOST_MAX)
 			return -EINVAL;
 		total += p->members[i].weight;
+		owners += p->members[i].weight > 0;
 	}
 	if (!total)
 		return -EINVAL;
@@ -148,8 +149,10 @@ int ring_create(const struct ring_params *p, struct ring **out)
 		goto nomem;
 	memcpy(r->members, p->members, sizeof(*p->members) * p->nmembers);
 	for (unsigned i = 0; i < p->nmembers; i++) {
-		r->member_points[i] = member_npoints(r->members[i].weight,
-						     total, p->nmembers);
+		/* a member of weight 0 is as if not listed: the others get
+		 * the points a client gets without it in its list */
+		r->member_points[i] =
+			member_npoints(r->members[i].weight, total, owners);
 		npoints += r->member_points[i];
 	}
 	if (!npoints || npoints > UINT32_MAX / 2) {

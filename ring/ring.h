@@ -10,8 +10,10 @@
  *   - member i gets floor(w_i / W * 40 * n + 1e-10) * 4 points, computed
  *     in float32 as libmemcached does (about 160 per member; some member
  *     counts get 156), where W is the sum of the weights and n the
- *     number of members; a member of weight 0 gets none (libmemcached
- *     takes 0 as 1: clients cannot say it; it is a drained member);
+ *     number of members of weight above 0; a member of weight 0 gets
+ *     none and counts as if it were not listed, so keys go where a client
+ *     sends them without it (libmemcached takes 0 as 1: clients cannot
+ *     say it; it is a drained, dead or left member);
  *   - the points of member i are the MD5 digests of "host-j", or of
  *     "host:port-j" when the port is not 11211, for j = 0, 1, ..., four
  *     points per digest (its bytes 4x..4x+3, little-endian);

@@ -269,6 +269,24 @@ static void weight_zero_and_errors(void **state)
 	assert_int_equal(ring_ranges(r, 2, NULL, 0), 0);
 	for (unsigned k = 0; k < 20000; k++)
 		assert_int_not_equal(ring_owner(r, (uint32_t)rnd()), 2);
+	/* a member of weight 0 is as if the list left it out: keys go
+	 * where libmemcached sends them with the three others only */
+	{
+		struct ring_member rest[3] = {m[0], m[1], m[3]};
+		static const unsigned back[3] = {0, 1, 3};
+		memcached_st *mc = oracle(rest, 3);
+
+		assert_int_equal(ring_member_npoints(r, 0), 160);
+		for (unsigned k = 0; k < 20000; k++) {
+			char key[32];
+			int len = snprintf(key, sizeof(key), "zero:%u", k);
+
+			assert_int_equal(ring_lookup(r, key, (size_t)len),
+					 back[memcached_generate_hash(
+						 mc, key, (size_t)len)]);
+		}
+		memcached_free(mc);
+	}
 	ring_free(r);
 
 	for (unsigned i = 0; i < 4; i++)
