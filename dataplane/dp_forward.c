@@ -39,6 +39,13 @@
 
 enum fwd_state { FWD_IDLE, FWD_CONNECTING, FWD_UP };
 
+/* A connection per member: every index gossip may give, or the fixed
+ * members. */
+static unsigned fwd_slots(void)
+{
+	return dp_cfg->gossip ? DP_NODE_MAX : dp_cfg->nmembers;
+}
+
 struct dp_fwd {
 	int fd;
 	uint8_t state;	  /* enum fwd_state */
@@ -75,7 +82,14 @@ static void fail_one(struct dp_core *c, struct dp_msg *m, const char *why)
 
 	c->forward_errors++;
 	m->reply.len = 0;
-	if (!proto_out_reserve(&m->reply, n)) {
+	/* a text noreply gets nothing back, as memcached answers nothing
+	 * to it: an error the client does not read for would be taken as
+	 * the reply of its next request (meta q still shows errors) */
+	if (m->req.noreply && m->req.cmd < PROTO_MG)
+		n = 0;
+	if (!n) {
+		/* nothing to say */
+	} else if (!proto_out_reserve(&m->reply, n)) {
 		memcpy(m->reply.buf, why, n);
 		m->reply.len = n;
 	} else {
@@ -93,10 +107,8 @@ static void fwd_fail(struct dp_core *c, struct dp_fwd *f, const char *why)
 	if (f->fd >= 0)
 		close(f->fd); /* which takes it out of epoll */
 	if (dp_cfg->verbose && f->state != FWD_IDLE)
-		fprintf(stderr, "memlaned: core %u: peer %s:%u: %.*s\n", c->id,
-			dp_cfg->members[f->member].host,
-			dp_cfg->members[f->member].port, (int)(strlen(why) - 2),
-			why + 13);
+		fprintf(stderr, "memlaned: core %u: member %u: %.*s\n", c->id,
+			f->member, (int)(strlen(why) - 2), why + 13);
 	f->fd = -1;
 	f->state = FWD_IDLE;
 	f->pollout_set = false;
@@ -451,7 +463,7 @@ bool dp_fwd_event(struct dp_core *c, void *p, uint32_t events)
 {
 	struct dp_fwd *f = p;
 
-	if (!c->fwd || f < c->fwd || f >= c->fwd + dp_cfg->nmembers)
+	if (!c->fwd || f < c->fwd || f >= c->fwd + fwd_slots())
 		return false;
 	if (f->state == FWD_CONNECTING) {
 		int err = 0;
@@ -479,7 +491,7 @@ void dp_fwd_flush(struct dp_core *c)
 
 	if (!c->fwd)
 		return;
-	for (unsigned i = 0; i < dp_cfg->nmembers; i++) {
+	for (unsigned i = 0; i < fwd_slots(); i++) {
 		struct dp_fwd *f = &c->fwd[i];
 
 		if (!f->head)
@@ -496,7 +508,7 @@ void dp_fwd_flush(struct dp_core *c)
 		c->fwd_failed = m->next;
 		dp_conn_reply(c, m);
 	}
-	for (unsigned i = 0; i < dp_cfg->nmembers; i++) {
+	for (unsigned i = 0; i < fwd_slots(); i++) {
 		struct dp_fwd *f = &c->fwd[i];
 
 		if (f->state == FWD_UP && f->out_sent < f->out.len)
@@ -507,14 +519,14 @@ void dp_fwd_flush(struct dp_core *c)
 int dp_fwd_setup(struct dp_core *c, char *err, size_t errlen)
 {
 	c->fwd = NULL;
-	if (dp_cfg->nmembers < 2)
+	if (fwd_slots() < 2)
 		return 0;
-	c->fwd = calloc(dp_cfg->nmembers, sizeof(*c->fwd));
+	c->fwd = calloc(fwd_slots(), sizeof(*c->fwd));
 	if (!c->fwd) {
 		snprintf(err, errlen, "core %u: out of memory", c->id);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < dp_cfg->nmembers; i++) {
+	for (unsigned i = 0; i < fwd_slots(); i++) {
 		c->fwd[i].fd = -1;
 		c->fwd[i].member = i;
 	}
@@ -527,7 +539,7 @@ void dp_fwd_teardown(struct dp_core *c)
 {
 	if (!c->fwd)
 		return;
-	for (unsigned i = 0; i < dp_cfg->nmembers; i++) {
+	for (unsigned i = 0; i < fwd_slots(); i++) {
 		struct dp_fwd *f = &c->fwd[i];
 
 		if (f->fd >= 0)
