@@ -108,6 +108,41 @@ void ctl_metrics(struct ctl *c, struct ctl_buf *b)
 		       "# TYPE memlane_admin_requests_total counter\n"
 		       "memlane_admin_requests_total %lu\n",
 		       atomic_load(&c->requests));
+	if (c->g) {
+		struct gossip_stats gs;
+		unsigned aware;
+
+		ctl_gossip_stats(c, &gs, &aware);
+		ctl_buf_printf(
+			b,
+			"# HELP memlane_gossip_messages_total Gossip datagrams "
+			"and push-pull states, sent and taken.\n"
+			"# TYPE memlane_gossip_messages_total counter\n"
+			"memlane_gossip_messages_total{dir=\"sent\"} %llu\n"
+			"memlane_gossip_messages_total{dir=\"received\"} "
+			"%llu\n"
+			"# HELP memlane_gossip_dropped_total Gossip dropped, "
+			"by reason.\n"
+			"# TYPE memlane_gossip_dropped_total counter\n"
+			"memlane_gossip_dropped_total{reason=\"bad_mac\"} "
+			"%llu\n"
+			"memlane_gossip_dropped_total{reason=\"replayed\"} "
+			"%llu\n"
+			"memlane_gossip_dropped_total{reason=\"malformed\"} "
+			"%llu\n"
+			"memlane_gossip_dropped_total{reason=\"oversized\"} "
+			"%llu\n"
+			"# HELP memlane_gossip_awareness Local health: 0 is "
+			"healthy; higher stretches probes.\n"
+			"# TYPE memlane_gossip_awareness gauge\n"
+			"memlane_gossip_awareness %u\n",
+			(unsigned long long)gs.sent,
+			(unsigned long long)gs.received,
+			(unsigned long long)gs.bad_mac,
+			(unsigned long long)gs.replayed,
+			(unsigned long long)gs.malformed,
+			(unsigned long long)gs.oversized, aware);
+	}
 	pthread_mutex_lock(&c->lock);
 	ctl_buf_printf(b,
 		       "# HELP memlane_ring_epoch The ring's epoch: it grows "
