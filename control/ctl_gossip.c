@@ -602,6 +602,10 @@ int ctl_gossip_join(struct ctl *c, const char *seed, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot resolve '%s'", seed);
 		return -EINVAL;
 	}
+	pthread_mutex_lock(&c->lock);
+	gossip_rejoin(cg->g, now_ms()); /* a node that left comes back */
+	settle(cg);
+	pthread_mutex_unlock(&c->lock);
 	rc = pushpull(cg, &a);
 	if (rc)
 		snprintf(err, errlen, "push-pull with %s: %s", seed,

@@ -1117,6 +1117,21 @@ void gossip_leave(struct gossip *g, uint64_t now)
 	changed(g, 0);
 }
 
+void gossip_rejoin(struct gossip *g, uint64_t now)
+{
+	struct mem *self = &g->mem[0];
+
+	if (!g->leaving)
+		return;
+	g->leaving = false;
+	self->m.incarnation++;
+	set_state(g, 0, GOSSIP_ALIVE, now);
+	self->from = g->p.addr;
+	queue(g, 0);
+	g->next_probe = now;
+	changed(g, 0);
+}
+
 void gossip_set_weight(struct gossip *g, uint64_t now, uint32_t weight)
 {
 	struct mem *self = &g->mem[0];

@@ -160,6 +160,9 @@ bool gossip_pushpull_target(struct gossip *g, uint64_t now_ms,
 /* Leaves gracefully: gossips "left" with a new incarnation. The host
  * keeps ticking a little (a few gossip intervals) for it to spread. */
 void gossip_leave(struct gossip *g, uint64_t now_ms);
+/* After a leave: a member again, with a new incarnation (then join
+ * through a push-pull). Nothing when it has not left. */
+void gossip_rejoin(struct gossip *g, uint64_t now_ms);
 /* A new weight for this member, gossiped with a new incarnation. */
 void gossip_set_weight(struct gossip *g, uint64_t now_ms, uint32_t weight);
 

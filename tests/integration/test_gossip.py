@@ -249,6 +249,13 @@ def graceful_leave():
             bad = ctl(cl.admin[1], "join", "no-such-host:1", ok=False)
             check(bad.returncode == 1 and b"resolve" in bad.stderr,
                   "join of a bad seed: %r" % bad.stderr)
+            # and it joins again through a seed
+            out = ctl(cl.admin[1], "join",
+                      "127.0.0.1:%d" % cl.gossip[0]).stdout.decode()
+            check("joined" in out, "memlanectl join: %r" % out)
+            wait_for("the node that left alive everywhere again",
+                     lambda: all_alive(cl, range(3)), 5)
+            check(cl.ring(0)[cl.addr(1)] > 0, "and on the ring again")
     finally:
         os.unlink(kf)
 
