@@ -8,9 +8,9 @@ with --seeds only, signed with a cluster key the test writes.
     the rings drop it, and clients keep working with only its keys
     missing; started again, it rejoins with a higher incarnation;
   - memlanectl leave: the node is marked left at once everywhere;
-  - forged, truncated and oversized datagrams on the gossip port change
-    nothing and are counted under their reason (replays are the unit
-    test's, with captured bytes);
+  - forged, truncated, oversized and (as root, captured on lo) replayed
+    datagrams on the gossip port change nothing and are counted under
+    their reason;
   - gossip off loopback without --cluster-key-file is refused.
 
 The timers are short (probe interval 200 ms, timeout 100 ms, suspicion
@@ -283,9 +283,21 @@ def bad_datagrams():
             # oversized
             s.sendto(hdr + b"x" * 3000, dest)
             s.sendto(os.urandom(1500), dest)
+            # replayed: a real datagram to node 0, captured on the
+            # loopback interface (as root) and sent again
+            replays = 0
+            if os.geteuid() == 0:
+                cap = capture_gossip(cl.gossip[0])
+                check(cap is not None, "a gossip datagram to node 0 "
+                      "captured")
+                for _ in range(3):
+                    s.sendto(cap, dest)
+                replays = 3
             s.close()
             time.sleep(0.5)
             after = ctl_json(cl.admin[0], "stats")["gossip"]
+            check(after["replayed"] - before["replayed"] == replays,
+                  "replays counted: %r -> %r" % (before, after))
             check(after["bad_mac"] - before["bad_mac"] == 5,
                   "forged counted: %r -> %r" % (before, after))
             check(after["malformed"] - before["malformed"] == 5,
@@ -300,6 +312,33 @@ def bad_datagrams():
             check(all_alive(cl, range(3)), "the cluster is as it was")
     finally:
         os.unlink(kf)
+
+
+def capture_gossip(port, timeout=5.0):
+    """The UDP payload of one datagram to port on lo."""
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                        socket.htons(0x0003))
+    try:
+        raw.bind(("lo", 0))
+        raw.settimeout(0.2)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                frame = raw.recv(65536)
+            except socket.timeout:
+                continue
+            if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00":
+                continue
+            ihl = (frame[14] & 0x0f) * 4
+            if frame[14 + 9] != 17:
+                continue
+            udp = frame[14 + ihl:]
+            if struct.unpack(">H", udp[2:4])[0] == port and \
+                    udp[8:12] == b"MLG1":
+                return udp[8:]
+        return None
+    finally:
+        raw.close()
 
 
 def harness_metrics(admin):
