@@ -96,16 +96,212 @@ const struct sockaddr_storage *dp_peer_addr(unsigned member, socklen_t *len)
 	return &peer_sa[member];
 }
 
+/*
+ * The purge. When a new ring takes ranges away from this node, the items
+ * it holds there are dropped: were they kept, the range coming back to
+ * this node later (a member that joins and leaves, a drain undone) would
+ * serve what was current before the range left, shadowing what was
+ * written at the owner meanwhile (A owns k, then B, then A again). With
+ * gossip only, where every node's ring is the same one. Each
+ * core walks its shard a slice per pass, as for a digest, and deletes
+ * what lies in the ranges. A purge not yet finished when the next ring
+ * comes is merged into the next one, which starts its walks again.
+ */
+#define PURGE_BUDGET 64 /* index buckets per core per pass */
+#define PURGE_BATCH  512
+
+struct purge_job {
+	uint64_t gen;
+	unsigned nrs;
+	struct ring_range rs[];
+};
+static struct purge_job *_Atomic purge_job;
+static uint64_t purge_gen;
+
+/* A sorted, merged copy of a and b. */
+static unsigned ranges_union(const struct ring_range *a, unsigned na,
+			     const struct ring_range *b, unsigned nb,
+			     struct ring_range *out)
+{
+	unsigned n = 0, i = 0, j = 0;
+
+	while (i < na || j < nb) {
+		struct ring_range x = j >= nb || (i < na && a[i].lo <= b[j].lo)
+					      ? a[i++]
+					      : b[j++];
+
+		if (n && (uint64_t)out[n - 1].hi + 1 >= x.lo) {
+			if (x.hi > out[n - 1].hi)
+				out[n - 1].hi = x.hi;
+		} else {
+			out[n++] = x;
+		}
+	}
+	return n;
+}
+
+/* The ranges of from that to leaves out (both sorted and disjoint). */
+static unsigned ranges_minus(const struct ring_range *from, unsigned nf,
+			     const struct ring_range *to, unsigned nt,
+			     struct ring_range *out)
+{
+	unsigned n = 0, j = 0;
+
+	for (unsigned i = 0; i < nf; i++) {
+		uint64_t lo = from[i].lo, hi = from[i].hi;
+
+		while (j < nt && to[j].hi < lo)
+			j++;
+		for (unsigned k = j; k < nt && to[k].lo <= hi && lo <= hi;
+		     k++) {
+			if (to[k].lo > lo)
+				out[n++] = (struct ring_range){(uint32_t)lo,
+							       to[k].lo - 1};
+			lo = (uint64_t)to[k].hi + 1;
+		}
+		if (lo <= hi)
+			out[n++] =
+				(struct ring_range){(uint32_t)lo, (uint32_t)hi};
+	}
+	return n;
+}
+
+static struct ring_range *self_ranges(const struct ring *r, unsigned *n)
+{
+	unsigned self = dp_cfg->self, k;
+	struct ring_range *rs;
+
+	*n = 0;
+	if (!r || self >= ring_nmembers(r))
+		return NULL;
+	k = ring_ranges(r, self, NULL, 0);
+	rs = malloc(sizeof(*rs) * (k ? k : 1));
+	if (rs)
+		*n = ring_ranges(r, self, rs, k);
+	return rs;
+}
+
+/* The job after a swap from old to r, or NULL when nothing is lost and
+ * nothing was left to do. Runs on the control plane's thread. */
+static struct purge_job *purge_next(const struct ring *old,
+				    const struct ring *r,
+				    const struct purge_job *prev)
+{
+	unsigned no, nn, nl = 0, pn = prev ? prev->nrs : 0;
+	struct ring_range *ro = self_ranges(old, &no),
+			  *rn = self_ranges(r, &nn);
+	struct ring_range *lost = malloc(sizeof(*lost) * (no + nn + 1));
+	struct purge_job *j = NULL;
+
+	if (!lost || (old && !ro) || (r && !rn))
+		goto out;
+	if (old && r)
+		nl = ranges_minus(ro, no, rn, nn, lost);
+	if (!nl && !pn)
+		goto out;
+	j = malloc(sizeof(*j) + sizeof(j->rs[0]) * (nl + pn));
+	if (!j)
+		goto out;
+	j->nrs = ranges_union(lost, nl, prev ? prev->rs : NULL, pn, j->rs);
+	j->gen = ++purge_gen;
+out:
+	free(ro);
+	free(rn);
+	free(lost);
+	return j;
+}
+
+bool dp_purge_pending(const struct dp_core *c)
+{
+	const struct purge_job *j =
+		atomic_load_explicit(&purge_job, memory_order_acquire);
+
+	return j && (c->purge_gen != j->gen || !c->purge_done);
+}
+
+struct purge_batch {
+	const struct purge_job *j;
+	unsigned n;
+	uint16_t len[PURGE_BATCH];
+	char key[PURGE_BATCH][PROTO_KEY_MAX];
+};
+
+static void purge_key(void *arg, const struct cache_item *it)
+{
+	struct purge_batch *b = arg;
+
+	if (b->n == PURGE_BATCH || it->klen > PROTO_KEY_MAX ||
+	    !ring_range_has(b->j->rs, b->j->nrs,
+			    ring_key_point(it->key, it->klen)))
+		return;
+	memcpy(b->key[b->n], it->key, it->klen);
+	b->len[b->n++] = (uint16_t)it->klen;
+}
+
+void dp_purge_step(struct dp_core *c)
+{
+	static __thread struct purge_batch batch;
+	const struct purge_job *j =
+		atomic_load_explicit(&purge_job, memory_order_acquire);
+	struct cache_shard *s;
+
+	if (!j)
+		return;
+	if (c->purge_gen != j->gen) {
+		c->purge_gen = j->gen;
+		c->purge_done = false;
+		memset(&c->purge_walk, 0, sizeof(c->purge_walk));
+	}
+	if (c->purge_done)
+		return;
+	s = proto_node_shard(c->node, 0);
+	batch.j = j;
+	batch.n = 0;
+	/* the walk hands keys over, a bucket at a time; they are dropped
+	 * after it, never while it holds the shard */
+	for (unsigned b = 0; b < PURGE_BUDGET && !c->purge_done; b++) {
+		uint32_t at = c->purge_walk.bucket;
+
+		c->purge_done = cache_walk_step(s, &c->purge_walk, 1, purge_key,
+						&batch);
+		if (batch.n == PURGE_BATCH) {
+			/* this bucket again, once what it gave is gone */
+			c->purge_walk.bucket = at;
+			c->purge_done = false;
+			break;
+		}
+		if (batch.n > PURGE_BATCH - 128)
+			break;
+	}
+	for (unsigned i = 0; i < batch.n; i++)
+		c->purged +=
+			cache_delete(s, ml_hash(batch.key[i], batch.len[i]),
+				     batch.key[i], batch.len[i], 0) == 0;
+}
+
 /* Swaps the ring the cores read; returns the one it replaced once no
  * core can still be reading it. Runs on the control plane's thread. */
 static struct ring *publish(void *arg, struct ring *r)
 {
+	struct purge_job *pj, *prev;
 	struct ring *old;
 
 	(void)arg;
 	pthread_mutex_lock(&publish_lock);
-	old = atomic_exchange_explicit(&cur_ring, r, memory_order_acq_rel);
+	old = atomic_load_explicit(&cur_ring, memory_order_relaxed);
+	prev = atomic_load_explicit(&purge_job, memory_order_relaxed);
+	/* with fixed members a node's ring is its own: peers that still
+	 * send it a drained range's keys find them there */
+	pj = dp_cfg->gossip ? purge_next(old, r, prev) : NULL;
+	atomic_store_explicit(&cur_ring, r, memory_order_release);
+	if (pj || !r)
+		atomic_store_explicit(&purge_job, r ? pj : NULL,
+				      memory_order_release);
 	rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID);
+	if (pj || !r)
+		free(prev);
+	if (!r)
+		free(pj);
 	pthread_mutex_unlock(&publish_lock);
 	return old;
 }

@@ -341,11 +341,16 @@ struct dp_core {
 	 * node alone), and a forwarding connection per member */
 	const struct ring *ring;
 	struct dp_fwd *fwd;
-	unsigned fwd_busy;	   /* peers with requests in flight */
 	struct dp_msg *fwd_failed; /* answered here, filed at the flush */
-	uint64_t forwards;	   /* requests sent to their owner node */
-	uint64_t forward_errors;   /* of those, answered SERVER_ERROR here */
-	uint64_t forwarded_in;	   /* requests peers forwarded here */
+	/* the purge of keys this node no longer owns: the job this core
+	 * walks for (its generation), and where its walk stands */
+	uint64_t purge_gen;
+	bool purge_done;
+	struct cache_walk purge_walk;
+	uint64_t purged;	 /* items dropped for ranges this node lost */
+	uint64_t forwards;	 /* requests sent to their owner node */
+	uint64_t forward_errors; /* of those, answered SERVER_ERROR here */
+	uint64_t forwarded_in;	 /* requests peers forwarded here */
 } ML_CACHE_ALIGNED;
 
 /* The node, as every core sees it; set before the workers start. */
@@ -375,6 +380,10 @@ unsigned dp_key_owner(const struct dp_core *c, const char *key, size_t klen);
 /* The admin endpoint's digest (see dp_digest()): whether this core has
  * its part to walk, a slice of that walk (each pass), and the core
  * leaving its loop. */
+/* The purge of the ranges this node has lost (see dp_cluster.c):
+ * whether this core has part of it to do, and a slice of it. */
+bool dp_purge_pending(const struct dp_core *c);
+void dp_purge_step(struct dp_core *c);
 bool dp_digest_pending(const struct dp_core *c);
 void dp_digest_step(struct dp_core *c);
 void dp_digest_leave(struct dp_core *c);

@@ -121,7 +121,7 @@ static bool all_quiet(struct dp_core *c, bool *counted)
 static int wait_ms(struct dp_core *c, bool polled)
 {
 	if (dp_outq_flush(c) || dp_rings_pending(c) || polled ||
-	    c->fwd_failed || dp_digest_pending(c))
+	    c->fwd_failed || dp_digest_pending(c) || dp_purge_pending(c))
 		return 0;
 	atomic_store(&c->sleeping, 1);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -173,6 +173,7 @@ static int worker(void *arg)
 		work += dp_rings_drain(c);
 		dp_fwd_flush(c);
 		dp_digest_step(c);
+		dp_purge_step(c);
 		for (unsigned b = 0; b < nbackends; b++)
 			backends[b]->flush(c);
 		dp_outq_flush(c);
@@ -236,7 +237,7 @@ static int dp_stats(void *arg, struct proto_out *out)
 {
 	const struct dp_backend *b = backends[nbackends - 1];
 	uint64_t handed = 0, dropped = 0, loop = 0, idle = 0, capped = 0;
-	uint64_t fwd = 0, fwd_err = 0, fwd_in = 0;
+	uint64_t fwd = 0, fwd_err = 0, fwd_in = 0, purged = 0;
 	int rc = 0;
 
 	(void)arg;
@@ -247,6 +248,7 @@ static int dp_stats(void *arg, struct proto_out *out)
 		fwd += dp_cores[i].forwards;
 		fwd_err += dp_cores[i].forward_errors;
 		fwd_in += dp_cores[i].forwarded_in;
+		purged += dp_cores[i].purged;
 		loop += dp_cores[i].loop_tsc;
 		idle += dp_cores[i].idle_tsc;
 		rc |= dp_stat_core(out, i, "handed_off",
@@ -263,6 +265,7 @@ static int dp_stats(void *arg, struct proto_out *out)
 	rc |= dp_stat(out, "dp_forwards", fwd);
 	rc |= dp_stat(out, "dp_forward_errors", fwd_err);
 	rc |= dp_stat(out, "dp_forwarded_in", fwd_in);
+	rc |= dp_stat(out, "dp_purged", purged);
 	rc |= dp_stat(out, "dp_loop_cycles", loop);
 	rc |= dp_stat(out, "dp_idle_cycles", idle);
 	if (!rc && b->stats)

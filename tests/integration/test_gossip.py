@@ -8,6 +8,8 @@ with --seeds only, signed with a cluster key the test writes.
     the rings drop it, and clients keep working with only its keys
     missing; started again, it rejoins with a higher incarnation;
   - memlanectl leave: the node is marked left at once everywhere;
+  - ownership flapping A -> B -> A (a drain, then its end): what was
+    written at B is never shadowed by A's older copy;
   - forged, truncated, oversized and (as root, captured on lo) replayed
     datagrams on the gossip port change nothing and are counted under
     their reason;
@@ -260,6 +262,58 @@ def graceful_leave():
         os.unlink(kf)
 
 
+def purged(port):
+    with harness.Conn(port) as c:
+        c.send(b"stats dataplane\r\n")
+        while True:
+            line = c.readline()
+            if line == b"END\r\n":
+                harness.fail("no dp_purged in stats dataplane")
+            w = line.split()
+            if w[1] == b"dp_purged":
+                c.read_until(b"END\r\n")
+                return int(w[2])
+
+
+def no_stale_read_after_a_flap():
+    """A owns k, then B (A drains), then A again: what was written at
+    B is never shadowed by A's older copy. A drops what it no longer owns
+    when the ring takes it away, so k reads as B's value or as a miss."""
+    kf = key_file()
+    try:
+        with GossipCluster(kf) as cl:
+            wait_for("every node alive everywhere",
+                     lambda: all_alive(cl, range(3)), 10)
+            servers = ",".join(cl.addr(i) for i in range(3))
+            owners = ketama_owners(servers, "f:", 200)
+            mine = [k for k in range(200) if owners[k] == 0]
+            check(len(mine) > 20, "node 0 owns keys")
+            c = Client(("127.0.0.1", cl.ports[1]), timeout=5,
+                       default_noreply=False)
+            for k in mine:
+                check(c.set("f:%d" % k, b"old"), "set f:%d" % k)
+            ctl(cl.admin[0], "drain")
+            wait_for("node 0 owns nothing on every ring",
+                     lambda: all(cl.ring(i)[cl.addr(0)] == 0
+                                 for i in range(3)), 5)
+            wait_for("node 0 dropped what it lost",
+                     lambda: purged(cl.ports[0]) >= len(mine), 5)
+            for k in mine:
+                check(c.set("f:%d" % k, b"new"), "set f:%d at B" % k)
+            ctl(cl.admin[0], "weight", "1")
+            wait_for("node 0 owns keys again on every ring",
+                     lambda: all(cl.ring(i)[cl.addr(0)] > 0
+                                 for i in range(3)), 5)
+            for k in mine:
+                got = c.get("f:%d" % k)
+                check(got in (b"new", None), "f:%d after A, B, A: %r"
+                      % (k, got))
+                check(got != b"old", "A's older copy shadows B's")
+            c.close()
+    finally:
+        os.unlink(kf)
+
+
 def bad_datagrams():
     kf = key_file()
     try:
@@ -377,5 +431,6 @@ def refused_off_loopback():
 if __name__ == "__main__":
     if harness.target_is_memcached():
         sys.exit(harness.SKIP)
-    harness.run_checks([join_detect_rejoin, graceful_leave, bad_datagrams,
+    harness.run_checks([join_detect_rejoin, graceful_leave,
+                        no_stale_read_after_a_flap, bad_datagrams,
                         refused_off_loopback])
