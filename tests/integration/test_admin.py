@@ -151,6 +151,32 @@ def bad_input():
         serving(srv, admin)
 
 
+def memlanectl_cli():
+    """--help for every subcommand, exit 2 for a usage error, exit 1
+    and a clear message when the node cannot be reached."""
+    import os
+    import subprocess
+
+    def run(*args):
+        return subprocess.run([os.environ["MEMLANECTL"]] + list(args),
+                              capture_output=True, timeout=30)
+
+    for cmd in ("members", "ring", "stats", "digest", "weight", "drain",
+                "join", "leave"):
+        r = run(cmd, "--help")
+        check(r.returncode == 0 and b"usage: memlanectl" in r.stdout and
+              cmd.encode() in r.stdout, "%s --help: %r" % (cmd, r))
+    r = run("bogus")
+    check(r.returncode == 2 and b"unknown command" in r.stderr,
+          "an unknown command: %r" % r.stderr)
+    r = run("weight")
+    check(r.returncode == 2, "weight without a weight: %r" % r.stderr)
+    port = harness.free_port()
+    r = run("-s", "127.0.0.1:%d" % port, "members")
+    check(r.returncode == 1 and b"127.0.0.1:%d" % port in r.stderr,
+          "an unreachable node: exit %d %r" % (r.returncode, r.stderr))
+
+
 def refused_off_loopback():
     out = harness.Server("memlaned", extra=("--admin", "0.0.0.0:1"))
     try:
@@ -164,4 +190,4 @@ def refused_off_loopback():
 if __name__ == "__main__":
     if harness.target_is_memcached():
         sys.exit(harness.SKIP)
-    harness.run_checks([bad_input, refused_off_loopback])
+    harness.run_checks([bad_input, memlanectl_cli, refused_off_loopback])
