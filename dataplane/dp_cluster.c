@@ -181,34 +181,50 @@ static struct ring_range *self_ranges(const struct ring *r, unsigned *n)
 	return rs;
 }
 
-/* The job after a swap from old to r, or NULL when nothing is lost and
- * nothing was left to do. Runs on the control plane's thread. */
-static struct purge_job *purge_next(const struct ring *old,
-				    const struct ring *r,
-				    const struct purge_job *prev)
+/* What the purge becomes when the ring goes from old to r: the ranges
+ * this node has just lost, and those of the job under way (prev), less
+ * what r gives back. Returns whether that differs from prev, with the new
+ * job (NULL for nothing to purge) in *out. Runs on the control plane's
+ * thread. */
+static bool purge_next(const struct ring *old, const struct ring *r,
+		       const struct purge_job *prev, struct purge_job **out)
 {
-	unsigned no, nn, nl = 0, pn = prev ? prev->nrs : 0;
+	unsigned no, nn, pn = prev ? prev->nrs : 0, nl = 0, nu, nj;
 	struct ring_range *ro = self_ranges(old, &no),
 			  *rn = self_ranges(r, &nn);
 	struct ring_range *lost = malloc(sizeof(*lost) * (no + nn + 1));
-	struct purge_job *j = NULL;
+	struct ring_range *all = malloc(sizeof(*all) * (no + nn + pn + 1));
+	struct ring_range *left =
+		malloc(sizeof(*left) * (2 * (no + pn) + nn + 1));
+	bool changed = false;
 
-	if (!lost || (old && !ro) || (r && !rn))
+	*out = NULL;
+	/* out of memory: the job under way goes on as it is */
+	if (!lost || !all || !left || (old && !ro) || !rn)
 		goto out;
-	if (old && r)
+	if (old)
 		nl = ranges_minus(ro, no, rn, nn, lost);
-	if (!nl && !pn)
+	nu = ranges_union(lost, nl, prev ? prev->rs : NULL, pn, all);
+	nj = ranges_minus(all, nu, rn, nn, left);
+	changed = nj != pn ||
+		  (pn && memcmp(left, prev->rs, sizeof(*left) * pn) != 0);
+	if (!changed || !nj)
 		goto out;
-	j = malloc(sizeof(*j) + sizeof(j->rs[0]) * (nl + pn));
-	if (!j)
+	*out = malloc(sizeof(**out) + sizeof(left[0]) * nj);
+	if (!*out) {
+		changed = false;
 		goto out;
-	j->nrs = ranges_union(lost, nl, prev ? prev->rs : NULL, pn, j->rs);
-	j->gen = ++purge_gen;
+	}
+	memcpy((*out)->rs, left, sizeof(left[0]) * nj);
+	(*out)->nrs = nj;
+	(*out)->gen = ++purge_gen;
 out:
 	free(ro);
 	free(rn);
 	free(lost);
-	return j;
+	free(all);
+	free(left);
+	return changed;
 }
 
 bool dp_purge_pending(const struct dp_core *c)
@@ -285,6 +301,7 @@ static struct ring *publish(void *arg, struct ring *r)
 {
 	struct purge_job *pj, *prev;
 	struct ring *old;
+	bool swap;
 
 	(void)arg;
 	pthread_mutex_lock(&publish_lock);
@@ -292,16 +309,15 @@ static struct ring *publish(void *arg, struct ring *r)
 	prev = atomic_load_explicit(&purge_job, memory_order_relaxed);
 	/* with fixed members a node's ring is its own: peers that still
 	 * send it a drained range's keys find them there */
-	pj = dp_cfg->gossip ? purge_next(old, r, prev) : NULL;
+	pj = NULL;
+	swap = !r ? true /* none at all once the ring goes */
+		  : dp_cfg->gossip && purge_next(old, r, prev, &pj);
 	atomic_store_explicit(&cur_ring, r, memory_order_release);
-	if (pj || !r)
-		atomic_store_explicit(&purge_job, r ? pj : NULL,
-				      memory_order_release);
+	if (swap)
+		atomic_store_explicit(&purge_job, pj, memory_order_release);
 	rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID);
-	if (pj || !r)
+	if (swap)
 		free(prev);
-	if (!r)
-		free(pj);
 	pthread_mutex_unlock(&publish_lock);
 	return old;
 }
@@ -487,13 +503,6 @@ static int resolve_peer(unsigned i, const char *host, uint16_t port_num,
 	return 0;
 }
 
-static int resolve(unsigned i, char *err, size_t errlen)
-{
-	const struct dp_member *m = &dp_cfg->members[i];
-
-	return resolve_peer(i, m->host, m->port, err, errlen);
-}
-
 /* Gossip learnt a member. Runs on the control plane's thread. */
 static int member_added(void *arg, unsigned i, const char *host, uint16_t port)
 {
@@ -543,7 +552,9 @@ int dp_cluster_setup(char *err, size_t errlen)
 	int rc;
 
 	for (unsigned i = 0; i < cfg->nmembers; i++) {
-		if (i != cfg->self && (rc = resolve(i, err, errlen)))
+		if (i != cfg->self &&
+		    (rc = resolve_peer(i, cfg->members[i].host,
+				       cfg->members[i].port, err, errlen)))
 			return rc;
 		snprintf(members[i].host, sizeof(members[i].host), "%s",
 			 cfg->members[i].host);
