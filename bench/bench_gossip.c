@@ -173,7 +173,6 @@ int bench_gossip_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct gopts o = {.members = 1000, .kills = 20, .seed = 1};
-	bool all;
 	int ch;
 
 	optind = 1;
@@ -200,12 +199,19 @@ int bench_gossip_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	all = optind >= argc;
+	/* no scenario named: every one */
+	if (optind >= argc) {
+		static char every[] = "all", *one[] = {every};
+
+		argv = one;
+		argc = 1;
+		optind = 0;
+	}
 	printf("memlane-bench gossip: %u members, LAN defaults, 1-5 ms "
 	       "one way, HMAC on every datagram, seed %llu\n",
 	       o.members, (unsigned long long)o.seed);
-	for (int i = all ? 0 : optind; all ? i < 1 : i < argc; i++) {
-		const char *w = all ? "all" : argv[i];
+	for (int i = optind; i < argc; i++) {
+		const char *w = argv[i];
 		bool every = !strcmp(w, "all");
 
 		if (every || !strcmp(w, "detect"))

@@ -541,12 +541,9 @@ int ctl_gossip_start(struct ctl *c, const struct ctl_params *p, char *err,
 		snprintf(err, errlen, "gossip: %s", strerror(-rc));
 		return rc;
 	}
-	/* the first join, before the node serves: a seed that answers now
-	 * saves a probe interval; one that does not is tried again */
-	for (unsigned i = 0; i < cg->nseeds; i++)
-		if (pushpull(cg, &cg->seeds[i]) == 0)
-			break;
-	cg->next_seed_try = now_ms() + cg->probe_interval_ms;
+	/* the first join, before the node serves, so that it serves with
+	 * the cluster's ring; the thread tries again while it is alone */
+	try_seeds(cg, now_ms());
 	if ((rc = pthread_create(&cg->thread, NULL, run, cg))) {
 		snprintf(err, errlen, "gossip thread: %s", strerror(rc));
 		return -rc;

@@ -228,11 +228,6 @@ static bool member_live(const struct mem *m)
 	return m->m.state == GOSSIP_ALIVE || m->m.state == GOSSIP_SUSPECT;
 }
 
-static unsigned nlive(const struct gossip *g)
-{
-	return g->nlive;
-}
-
 static void changed(struct gossip *g, unsigned idx)
 {
 	struct gossip_member m;
@@ -251,7 +246,7 @@ static void changed(struct gossip *g, unsigned idx)
 static unsigned retransmit_limit(const struct gossip *g)
 {
 	return g->p.retransmit_mult *
-	       (unsigned)ceil(log10((double)nlive(g) + 1.0));
+	       (unsigned)ceil(log10((double)g->nlive + 1.0));
 }
 
 static void queue(struct gossip *g, unsigned i)
@@ -287,24 +282,15 @@ static size_t put_update(uint8_t *p, const struct mem *m)
 	return UPD_FIXED + il + sl;
 }
 
-/* The least-sent updates first. */
-static int cmp_tx(const void *a, const void *b, void *arg)
-{
-	const struct gossip *g = arg;
-	unsigned x = g->mem[*(const unsigned *)a].tx_left,
-		 y = g->mem[*(const unsigned *)b].tx_left;
-
-	return (x < y) - (x > y);
-}
-
-/* Sorting by hand (an insertion sort: the list is short and nearly
- * sorted from the last time). */
+/* The least-sent updates first: an insertion sort, the list being short
+ * and nearly sorted from the last time. */
 static void sort_bcast(struct gossip *g)
 {
 	for (unsigned i = 1; i < g->nbcast; i++) {
 		unsigned v = g->bcast[i], j = i;
 
-		while (j > 0 && cmp_tx(&g->bcast[j - 1], &v, g) > 0) {
+		while (j > 0 &&
+		       g->mem[g->bcast[j - 1]].tx_left < g->mem[v].tx_left) {
 			g->bcast[j] = g->bcast[j - 1];
 			j--;
 		}
@@ -407,7 +393,7 @@ struct update {
 
 static unsigned suspicion_timeout(const struct gossip *g, unsigned confirms)
 {
-	unsigned n = nlive(g), k = g->p.indirect_probes;
+	unsigned n = g->nlive, k = g->p.indirect_probes;
 	double scale = fmax(1.0, log10((double)(n ? n : 1)));
 	double min = g->p.suspicion_mult * scale * g->p.probe_interval_ms;
 	double max = g->p.suspicion_max_mult * min, t;
@@ -1090,7 +1076,7 @@ bool gossip_pushpull_target(struct gossip *g, uint64_t now,
 				pick = (int)i;
 	}
 	g->next_pushpull =
-		now + (pick < 0 || nlive(g) < 2 ? g->p.probe_interval_ms
+		now + (pick < 0 || g->nlive < 2 ? g->p.probe_interval_ms
 						: g->p.pushpull_interval_ms);
 	if (pick < 0)
 		return false;

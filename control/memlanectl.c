@@ -183,6 +183,25 @@ static int print_json(json_t *j)
 	return s ? 0 : 1;
 }
 
+/* Asks the first node; returns the reply when the caller is to print
+ * a table of it, else NULL with the exit code in *rc: 1 when the node
+ * failed, print_json()'s under --json. */
+static json_t *ask_view(const struct opts *o, const char *method,
+			const char *path, int *rc)
+{
+	json_t *j = ask(o, o->servers[0], method, path);
+
+	if (!j) {
+		*rc = 1;
+		return NULL;
+	}
+	if (o->json) {
+		*rc = print_json(j);
+		return NULL;
+	}
+	return j;
+}
+
 static const char *num(char *buf, size_t n, json_t *v)
 {
 	if (json_is_integer(v))
@@ -233,6 +252,7 @@ static const char *ago(char *buf, size_t n, json_t *ms)
 
 static int cmd_members(const struct opts *o, int argc, char **argv)
 {
+	int rc;
 	static struct table t = {
 		.ncols = 7, .right = {true, false, true, false, false, true}};
 	json_t *j, *m;
@@ -240,11 +260,9 @@ static int cmd_members(const struct opts *o, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	j = ask(o, o->servers[0], "GET", "/v1/members");
+	j = ask_view(o, "GET", "/v1/members", &rc);
 	if (!j)
-		return 1;
-	if (o->json)
-		return print_json(j);
+		return rc;
 	printf("ring epoch %lld, membership %s\n",
 	       (long long)json_integer_value(json_object_get(j, "epoch")),
 	       json_string_value(json_object_get(j, "membership")));
@@ -280,6 +298,7 @@ static int cmd_members(const struct opts *o, int argc, char **argv)
 
 static int cmd_ring(const struct opts *o, int argc, char **argv)
 {
+	int rc;
 	static struct table t = {.ncols = 5,
 				 .right = {true, false, true, true, true}};
 	json_t *j, *m;
@@ -287,11 +306,9 @@ static int cmd_ring(const struct opts *o, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	j = ask(o, o->servers[0], "GET", "/v1/ring");
+	j = ask_view(o, "GET", "/v1/ring", &rc);
 	if (!j)
-		return 1;
-	if (o->json)
-		return print_json(j);
+		return rc;
 	printf("ring epoch %lld, %lld points\n",
 	       (long long)json_integer_value(json_object_get(j, "epoch")),
 	       (long long)json_integer_value(json_object_get(j, "points")));
@@ -392,6 +409,7 @@ static int cmd_stats(const struct opts *o, int argc, char **argv)
 
 static int cmd_digest(const struct opts *o, int argc, char **argv)
 {
+	int rc;
 	static const struct option lo[] = {
 		{"member", required_argument, NULL, 'm'},
 		{"range", required_argument, NULL, 'r'},
@@ -473,11 +491,9 @@ static int cmd_digest(const struct opts *o, int argc, char **argv)
 		free(b.p);
 		return 0;
 	}
-	j = ask(o, o->servers[0], "GET", path);
+	j = ask_view(o, "GET", path, &rc);
 	if (!j)
-		return 1;
-	if (o->json)
-		return print_json(j);
+		return rc;
 	printf("digest of %lld keys in %lld ranges (ring epoch %lld): %lld "
 	       "blocks, %lld bytes, %.2f bits per key, false positives %.3f%% "
 	       "in theory\n",
@@ -492,14 +508,14 @@ static int cmd_digest(const struct opts *o, int argc, char **argv)
 	return 0;
 }
 
-static int weight_print(const struct opts *o, json_t *j)
+static int weight_post(const struct opts *o, const char *path)
 {
-	json_t *m;
+	json_t *m, *j;
+	int rc;
 
+	j = ask_view(o, "POST", path, &rc);
 	if (!j)
-		return 1;
-	if (o->json)
-		return print_json(j);
+		return rc;
 	m = json_object_get(j, "member");
 	printf("%s: weight %lld, ring epoch %lld\n",
 	       json_string_value(json_object_get(m, "address")),
@@ -543,7 +559,7 @@ static int cmd_weight(const struct opts *o, int argc, char **argv)
 			 w, member);
 	else
 		snprintf(path, sizeof(path), "/v1/weight?value=%lu", w);
-	return weight_print(o, ask(o, o->servers[0], "POST", path));
+	return weight_post(o, path);
 }
 
 static int cmd_drain(const struct opts *o, int argc, char **argv)
@@ -553,11 +569,12 @@ static int cmd_drain(const struct opts *o, int argc, char **argv)
 		fprintf(stderr, "memlanectl drain: takes no arguments\n");
 		return 2;
 	}
-	return weight_print(o, ask(o, o->servers[0], "POST", "/v1/drain"));
+	return weight_post(o, "/v1/drain");
 }
 
 static int cmd_join(const struct opts *o, int argc, char **argv)
 {
+	int rc;
 	char path[300];
 	json_t *j;
 
@@ -568,11 +585,9 @@ static int cmd_join(const struct opts *o, int argc, char **argv)
 		return 2;
 	}
 	snprintf(path, sizeof(path), "/v1/join?seed=%s", argv[1]);
-	j = ask(o, o->servers[0], "POST", path);
+	j = ask_view(o, "POST", path, &rc);
 	if (!j)
-		return 1;
-	if (o->json)
-		return print_json(j);
+		return rc;
 	printf("joined through %s: %lld members known, ring epoch %lld\n",
 	       argv[1],
 	       (long long)json_integer_value(json_object_get(j, "members")),
@@ -583,6 +598,7 @@ static int cmd_join(const struct opts *o, int argc, char **argv)
 
 static int cmd_leave(const struct opts *o, int argc, char **argv)
 {
+	int rc;
 	json_t *j;
 
 	(void)argv;
@@ -590,11 +606,9 @@ static int cmd_leave(const struct opts *o, int argc, char **argv)
 		fprintf(stderr, "memlanectl leave: takes no arguments\n");
 		return 2;
 	}
-	j = ask(o, o->servers[0], "POST", "/v1/leave");
+	j = ask_view(o, "POST", "/v1/leave", &rc);
 	if (!j)
-		return 1;
-	if (o->json)
-		return print_json(j);
+		return rc;
 	printf("%s: left (incarnation %lld)\n",
 	       json_string_value(json_object_get(json_object_get(j, "member"),
 						 "address")),

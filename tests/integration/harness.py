@@ -778,6 +778,48 @@ def diff_text(expected, got, context=300):
 # Running tests
 # ---------------------------------------------------------------------------
 
+
+# ---------------------------------------------------------------------------
+# Cluster helpers: memlanectl, libmemcached's ketama, waiting
+# ---------------------------------------------------------------------------
+
+def memlanectl(admin, *args, ok=True):
+    """memlanectl against the admin endpoint on 127.0.0.1:admin; with ok,
+    a non-zero exit fails the check."""
+    out = subprocess.run([os.environ["MEMLANECTL"], "-s",
+                          "127.0.0.1:%d" % admin] + list(args),
+                         capture_output=True, timeout=60)
+    if ok:
+        check(out.returncode == 0, "memlanectl %s: exit %d: %s"
+              % (" ".join(args), out.returncode, out.stderr.decode()))
+    return out
+
+
+def memlanectl_json(admin, *args):
+    import json
+    return json.loads(memlanectl(admin, "--json", *args).stdout)
+
+
+def ketama_client(*args):
+    """tests/integration/ketama_client.c (libmemcached with weighted
+    ketama): its output."""
+    out = subprocess.run([os.environ["KETAMA_CLIENT"]] + list(args),
+                         capture_output=True, timeout=60)
+    check(out.returncode == 0, "ketama_client %s: %s"
+          % (" ".join(args), out.stderr.decode()[-2000:]))
+    return out.stdout.decode()
+
+
+def wait_for(what, fn, timeout, step=0.05):
+    """Polls fn until it is true; returns the time it was, or fails."""
+    deadline = time.time() + timeout
+    while not fn():
+        if time.time() > deadline:
+            fail("%s: not within %.1f s" % (what, timeout))
+        time.sleep(step)
+    return time.time()
+
+
 def run_checks(checks, argv=None):
     """Runs named check functions in order, each isolated: a failure is
     printed and the next check still runs. A check may return SKIP.

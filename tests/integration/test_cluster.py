@@ -24,10 +24,8 @@ KETAMA_CLIENT and MEMLANECTL name the helpers meson builds.
 """
 
 import base64
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -45,26 +43,9 @@ KEYS = 400
 FWD_TIMEOUT_MS = 500
 
 
-def ketama(*args):
-    out = subprocess.run([os.environ["KETAMA_CLIENT"]] + list(args),
-                         capture_output=True, timeout=60)
-    check(out.returncode == 0, "ketama_client %s: %s"
-          % (" ".join(args), out.stderr.decode()[-2000:]))
-    return out.stdout.decode()
-
-
-def ctl(admin, *args, ok=True):
-    out = subprocess.run([os.environ["MEMLANECTL"], "-s",
-                          "127.0.0.1:%d" % admin] + list(args),
-                         capture_output=True, timeout=60)
-    if ok:
-        check(out.returncode == 0, "memlanectl %s: exit %d: %s"
-              % (" ".join(args), out.returncode, out.stderr.decode()))
-    return out
-
-
-def ctl_json(admin, *args):
-    return json.loads(ctl(admin, "--json", *args).stdout)
+ketama = harness.ketama_client
+ctl = harness.memlanectl
+ctl_json = harness.memlanectl_json
 
 
 def http(admin, path, method="GET"):

@@ -19,12 +19,10 @@ The timers are short (probe interval 200 ms, timeout 100 ms, suspicion
 multiplier 2) so that the bounds are a few seconds.
 """
 
-import json
 import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,36 +44,15 @@ DEAD_BOUND_S = 6 * SUSPICION * PROBE_MS / 1000 + 3 * PROBE_MS / 1000 + 2
 KEYS = 300
 
 
-def ctl(admin, *args, ok=True):
-    out = subprocess.run([os.environ["MEMLANECTL"], "-s",
-                          "127.0.0.1:%d" % admin] + list(args),
-                         capture_output=True, timeout=60)
-    if ok:
-        check(out.returncode == 0, "memlanectl %s: exit %d: %s"
-              % (" ".join(args), out.returncode, out.stderr.decode()))
-    return out
-
-
-def ctl_json(admin, *args):
-    return json.loads(ctl(admin, "--json", *args).stdout)
+ctl = harness.memlanectl
+ctl_json = harness.memlanectl_json
+wait_for = harness.wait_for
 
 
 def ketama_owners(servers, prefix, n):
-    out = subprocess.run([os.environ["KETAMA_CLIENT"], "owners", servers,
-                          prefix, str(n)], capture_output=True, timeout=60,
-                         check=True)
-    return [int(x) for x in out.stdout.split()]
-
-
-def wait_for(what, fn, timeout):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return time.time()
-        if time.time() > deadline:
-            harness.fail("%s: not within %.1f s" % (what, timeout))
-        time.sleep(0.05)
+    return [int(x) for x in
+            harness.ketama_client("owners", servers, prefix,
+                                  str(n)).split()]
 
 
 class GossipCluster:

@@ -113,12 +113,7 @@ def svc(h, i):
     return "%s:%d" % (h.addr[i], PORT)
 
 
-def wait_for(what, fn, timeout):
-    deadline = time.time() + timeout
-    while not fn():
-        if time.time() > deadline:
-            harness.fail("%s: not within %.1f s" % (what, timeout))
-        time.sleep(0.05)
+wait_for = harness.wait_for
 
 
 def seen(h, i, j):
