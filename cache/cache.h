@@ -79,6 +79,7 @@ struct cache_stats {
 	uint64_t ghost_hits;  /* inserts that went straight to main */
 	uint64_t moved_to_main;
 	uint64_t reinserted; /* main items given another round */
+	uint64_t gated;	     /* items dropped by the gate (cache_set_gate) */
 };
 
 /* Returns a new shard, or NULL with errno set (EINVAL for a bad params,
@@ -115,6 +116,29 @@ typedef void cache_walk_fn(void *arg, const struct cache_item *it);
  * not be. Returns whether the walk is done. */
 bool cache_walk_step(struct cache_shard *s, struct cache_walk *w,
 		     unsigned budget, cache_walk_fn *fn, void *arg);
+
+/*
+ * A gate: a way to drop, in a slice of time, every item written before a
+ * moment that a predicate names (the node ring's ranges a node has just
+ * been given: what it held there from before may be older than what the
+ * owner held meanwhile). cache_mark() is the shard's write clock: an item
+ * stored from now on, or given a new CAS, is written at or after it. With
+ * a gate set, an item written before `below` is passed to fn, with when
+ * it was written; when fn says it is gone, every command takes it as a
+ * miss and it is reclaimed where it is found: on access, by the sweep,
+ * by eviction and by cache_reap_step(). fn NULL takes the gate away.
+ */
+typedef bool cache_gate_fn(void *arg, const char *key, uint32_t klen,
+			   uint64_t written);
+uint64_t cache_mark(const struct cache_shard *s);
+void cache_set_gate(struct cache_shard *s, uint64_t below, cache_gate_fn *fn,
+		    void *arg);
+/* Reclaims what has expired, or what the gate drops, in the next budget
+ * index buckets of a walk (struct cache_walk, started zeroed). An item
+ * gated when the walk starts is gone when it is done. Returns whether
+ * the walk is done. */
+bool cache_reap_step(struct cache_shard *s, struct cache_walk *w,
+		     unsigned budget);
 
 /* Drops every item (flush_all). */
 void cache_flush(struct cache_shard *s);

@@ -790,8 +790,8 @@ static int evict_segment(struct cache_shard *s, enum queue q)
 		sl = slot_get(pos.b, pos.i);
 		freq = slot_freq(sl);
 		if (item_expired(s, &it)) {
+			item_count_reclaim(s, &it, *it.bits);
 			item_remove(s, hv, &pos, &it);
-			s->st.reclaimed++;
 			continue;
 		}
 		if (s->no_evict || freq > 0) {
@@ -1164,9 +1164,7 @@ static inline void item_hit(struct cache_shard *s, const struct pos *pos,
 static void expired_reclaim(struct cache_shard *s, uint64_t hv,
 			    const struct pos *pos, const struct item *it)
 {
-	if (!(*it->bits & ITEM_FETCHED))
-		s->st.expired_unfetched++;
-	s->st.reclaimed++;
+	item_count_reclaim(s, it, *it->bits);
 	item_remove(s, hv, pos, it);
 }
 

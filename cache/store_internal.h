@@ -166,6 +166,11 @@ struct cache_shard {
 	unsigned arena;
 
 	struct cache_stats st;
+
+	/* the gate (cache_set_gate()): below 0 when none */
+	uint64_t gate_below;
+	cache_gate_fn *gate_fn;
+	void *gate_arg;
 };
 
 /* ---------------------------------------------------------------------
@@ -298,10 +303,33 @@ static inline __attribute__((always_inline)) void item_decode(
 	it->size = (uint32_t)(q - p) + it->vlen;
 }
 
+/* Past its exptime. */
+static inline bool item_timed_out(const struct cache_shard *s,
+				  const struct item *it)
+{
+	return it->exptime != 0 && it->exptime <= s->now;
+}
+
+/* Gone: past its exptime, or dropped by the gate. */
 static inline bool item_expired(const struct cache_shard *s,
 				const struct item *it)
 {
-	return it->exptime != 0 && it->exptime <= s->now;
+	return item_timed_out(s, it) ||
+	       (unlikely(it->cas_ctr < s->gate_below) &&
+		s->gate_fn(s->gate_arg, it->key, it->klen, it->cas_ctr));
+}
+
+/* Counts an item reclaimed because item_expired() said so. */
+static inline void item_count_reclaim(struct cache_shard *s,
+				      const struct item *it, uint8_t bits)
+{
+	if (!item_timed_out(s, it)) {
+		s->st.gated++;
+		return;
+	}
+	if (!(bits & ITEM_FETCHED))
+		s->st.expired_unfetched++;
+	s->st.reclaimed++;
 }
 
 static inline uint32_t slot_seg(uint64_t sl)

@@ -2,51 +2,88 @@
 /*
  * Visits of the whole index, a slice at a time so that the core that owns
  * the shard keeps serving between slices: the expiry sweep, which
- * reclaims what has expired, and the walk, which hands every live item to
- * a callback (the digest of a node's keys, and later dumps).
+ * reclaims what has expired, the reap, which does the same once through
+ * the index for what a gate drops, and the walk, which hands every live
+ * item to a callback (the digest of a node's keys, and later dumps).
  */
 #include "store_internal.h"
 
 /* ---------------------------------------------------------------------
  * Expiry sweep
  * ------------------------------------------------------------------- */
+/* Reclaims what is gone in index bucket bi's chain; returns how many. */
+static unsigned reap_bucket(struct cache_shard *s, uint32_t bi)
+{
+	struct bucket *head = pbucket(s, bi), *b;
+	unsigned reclaimed = 0;
+
+	for (b = head; b; b = bucket_next(s, b)) {
+		for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
+			uint64_t sl = slot_get(b, i);
+			struct item it;
+			struct pos pos = {b, i};
+
+			if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
+				continue;
+			item_decode(s, slot_seg(sl), slot_off(s, sl), &it);
+			if (!item_expired(s, &it))
+				continue;
+			item_count_reclaim(s, &it, *it.bits);
+			store_unlink(s, &pos, &it);
+			reclaimed++;
+		}
+	}
+	if (reclaimed)
+		store_chain_trim(s, head);
+	return reclaimed;
+}
+
 unsigned cache_sweep(struct cache_shard *s, unsigned budget)
 {
 	unsigned reclaimed = 0;
 
 	for (; budget > 0; budget--) {
 		uint32_t bi = s->sweep_pos;
-		struct bucket *head, *b;
-		bool removed = false;
 
 		if (bi >= s->nbuckets)
 			bi = 0;
 		s->sweep_pos = bi + 1;
-		head = pbucket(s, bi);
-		for (b = head; b; b = bucket_next(s, b)) {
-			for (unsigned i = 0; i < BUCKET_SLOTS; i++) {
-				uint64_t sl = slot_get(b, i);
-				struct item it;
-				struct pos pos = {b, i};
-
-				if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
-					continue;
-				item_decode(s, slot_seg(sl), slot_off(s, sl),
-					    &it);
-				if (!item_expired(s, &it))
-					continue;
-				if (!(*it.bits & ITEM_FETCHED))
-					s->st.expired_unfetched++;
-				store_unlink(s, &pos, &it);
-				s->st.reclaimed++;
-				reclaimed++;
-				removed = true;
-			}
-		}
-		if (removed)
-			store_chain_trim(s, head);
+		reclaimed += reap_bucket(s, bi);
 	}
 	return reclaimed;
+}
+
+/* ---------------------------------------------------------------------
+ * The gate
+ * ------------------------------------------------------------------- */
+
+uint64_t cache_mark(const struct cache_shard *s)
+{
+	return s->cas_next;
+}
+
+void cache_set_gate(struct cache_shard *s, uint64_t below, cache_gate_fn *fn,
+		    void *arg)
+{
+	s->gate_below = fn ? below : 0;
+	s->gate_fn = fn;
+	s->gate_arg = arg;
+}
+
+/* In index order, as the walk below: an item that moves as the index
+ * splits moves to a bucket not yet reaped. */
+bool cache_reap_step(struct cache_shard *s, struct cache_walk *w,
+		     unsigned budget)
+{
+	for (; budget > 0 && !w->done; budget--) {
+		if (w->bucket >= s->nbuckets) {
+			w->done = true;
+			break;
+		}
+		w->visited += reap_bucket(s, w->bucket);
+		w->bucket++;
+	}
+	return w->done;
 }
 
 /* ---------------------------------------------------------------------

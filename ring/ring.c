@@ -295,3 +295,68 @@ bool ring_range_has(const struct ring_range *rs, unsigned n, uint32_t point)
 	}
 	return lo < n && rs[lo].lo <= point;
 }
+
+unsigned ring_ranges_union(const struct ring_range *a, unsigned na,
+			   const struct ring_range *b, unsigned nb,
+			   struct ring_range *out)
+{
+	unsigned n = 0, i = 0, j = 0;
+
+	while (i < na || j < nb) {
+		struct ring_range x = j >= nb || (i < na && a[i].lo <= b[j].lo)
+					      ? a[i++]
+					      : b[j++];
+
+		if (n && (uint64_t)out[n - 1].hi + 1 >= x.lo) {
+			if (x.hi > out[n - 1].hi)
+				out[n - 1].hi = x.hi;
+		} else {
+			out[n++] = x;
+		}
+	}
+	return n;
+}
+
+unsigned ring_ranges_minus(const struct ring_range *a, unsigned na,
+			   const struct ring_range *b, unsigned nb,
+			   struct ring_range *out)
+{
+	unsigned n = 0, j = 0;
+
+	for (unsigned i = 0; i < na; i++) {
+		uint64_t lo = a[i].lo, hi = a[i].hi;
+
+		while (j < nb && b[j].hi < lo)
+			j++;
+		for (unsigned k = j; k < nb && b[k].lo <= hi && lo <= hi; k++) {
+			if (b[k].lo > lo)
+				out[n++] = (struct ring_range){(uint32_t)lo,
+							       b[k].lo - 1};
+			lo = (uint64_t)b[k].hi + 1;
+		}
+		if (lo <= hi)
+			out[n++] =
+				(struct ring_range){(uint32_t)lo, (uint32_t)hi};
+	}
+	return n;
+}
+
+unsigned ring_ranges_intersect(const struct ring_range *a, unsigned na,
+			       const struct ring_range *b, unsigned nb,
+			       struct ring_range *out)
+{
+	unsigned n = 0, i = 0, j = 0;
+
+	while (i < na && j < nb) {
+		uint32_t lo = a[i].lo > b[j].lo ? a[i].lo : b[j].lo;
+		uint32_t hi = a[i].hi < b[j].hi ? a[i].hi : b[j].hi;
+
+		if (lo <= hi)
+			out[n++] = (struct ring_range){lo, hi};
+		if (a[i].hi < b[j].hi)
+			i++;
+		else
+			j++;
+	}
+	return n;
+}

@@ -92,6 +92,20 @@ unsigned ring_ranges(const struct ring *r, unsigned i, struct ring_range *out,
 		     unsigned max);
 /* Whether a point lies in one of n ascending, disjoint ranges. */
 bool ring_range_has(const struct ring_range *rs, unsigned n, uint32_t point);
+/*
+ * Sets of points as ascending, disjoint ranges: a and b, a less b, and
+ * what a and b share. out has room for na + nb ranges (none of the three
+ * can need more) and may not be a or b. Each returns how many it wrote.
+ */
+unsigned ring_ranges_union(const struct ring_range *a, unsigned na,
+			   const struct ring_range *b, unsigned nb,
+			   struct ring_range *out);
+unsigned ring_ranges_minus(const struct ring_range *a, unsigned na,
+			   const struct ring_range *b, unsigned nb,
+			   struct ring_range *out);
+unsigned ring_ranges_intersect(const struct ring_range *a, unsigned na,
+			       const struct ring_range *b, unsigned nb,
+			       struct ring_range *out);
 
 /* The core of ncores that owns a key of 64-bit hash hv (XXH3, the
  * cache's own split: the shard a node's cache gives the key). The node

@@ -3,7 +3,9 @@
  * Unit tests of the walk over a shard (cache/store_walk.c), against the
  * contract in cache/cache.h: every live item is handed over, nothing
  * expired, deleted or evicted is, the index may grow during the walk, and
- * a step does no more than its budget.
+ * a step does no more than its budget. And the gate: what it drops is a
+ * miss for every command, what was written after its mark stays, and a
+ * reap takes the rest away.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -236,6 +238,118 @@ static void test_walk_after_eviction(void **state)
 	free(sn);
 }
 
+/* The gate's predicate: even keys are the gated range. */
+static unsigned gate_calls;
+static bool gate_even(void *arg, const char *key, uint32_t klen,
+		      uint64_t written)
+{
+	char buf[32];
+
+	(void)arg;
+	(void)written;
+	gate_calls++;
+	snprintf(buf, sizeof(buf), "%.*s", (int)klen, key);
+	return strtoul(buf + 2, NULL, 10) % 2 == 0;
+}
+
+/* Key n, its length and hash. */
+static __attribute__((noinline)) uint64_t key_of(unsigned n, char *key,
+						 uint32_t *klen)
+{
+	snprintf(key, 32, "w:%u", n);
+	*klen = (uint32_t)strlen(key);
+	return ml_hash(key, *klen);
+}
+
+static bool has(struct cache_shard *s, unsigned n)
+{
+	char key[32];
+	struct cache_item it;
+	uint32_t klen;
+
+	snprintf(key, sizeof(key), "w:%u", n);
+	klen = (uint32_t)strlen(key);
+	return cache_get(s, ml_hash(key, klen), key, klen, 0, 0, &it) == 0;
+}
+
+static void test_gate(void **state)
+{
+	struct cache_shard *s = open_shard(64 * MIB, true);
+	struct cache_walk w = {0};
+	struct seen *sn = calloc(1, sizeof(*sn));
+	struct cache_store add = {.mode = CACHE_ADD};
+	struct cache_arith ar = {.incr = true, .delta = 1};
+	struct cache_stats st;
+	uint64_t mark, v;
+	char key[32];
+	unsigned gone = 0;
+
+	(void)state;
+	assert_non_null(sn);
+	for (unsigned n = 0; n < NKEYS; n++)
+		assert_int_equal(put(s, n, 0), 0);
+	mark = cache_mark(s);
+	/* written after the mark: new keys, and old ones written again */
+	for (unsigned n = NKEYS; n < NKEYS + 1000; n++)
+		assert_int_equal(put(s, n, 0), 0);
+	for (unsigned n = 0; n < 1000; n++)
+		assert_int_equal(put(s, n, 0), 0);
+	cache_set_gate(s, mark, gate_even, NULL);
+
+	/* reads: gated ones miss, the rest hit */
+	for (unsigned n = 1000; n < 2000; n++) {
+		assert_int_equal(has(s, n), n % 2 == 1);
+		gone += n % 2 == 0;
+	}
+	for (unsigned n = 0; n < 1000; n++)
+		assert_true(has(s, n));
+	for (unsigned n = NKEYS; n < NKEYS + 1000; n++)
+		assert_true(has(s, n));
+	/* a write that needs the item finds none; add finds room */
+	ar.key = key;
+	ar.hv = key_of(2000, key, &ar.klen);
+	assert_int_equal(cache_arith(s, &ar, &v, NULL), -ENOENT);
+	ar.hv = key_of(2001, key, &ar.klen);
+	assert_int_equal(cache_arith(s, &ar, &v, NULL), -EINVAL); /* "v2001" */
+	gone++;
+	add.key = key;
+	add.hv = key_of(2002, key, &add.klen);
+	add.value = "v2002"; /* as put() would, for count() */
+	add.vlen = 5;
+	add.flags = 2002;
+	assert_int_equal(cache_store(s, &add, NULL), 0);
+	gone++;
+	add.hv = key_of(2003, key, &add.klen);
+	assert_int_equal(cache_store(s, &add, NULL), -EEXIST);
+
+	/* the reap takes the rest; a walk after it sees none of them */
+	while (!cache_reap_step(s, &w, 3))
+		;
+	cache_get_stats(s, &st);
+	gone += (NKEYS - 2000) / 2 - 2; /* 2000 and 2002 went already */
+	assert_int_equal(st.gated, gone);
+	assert_int_equal(w.visited, gone - 1000 / 2 - 2);
+	assert_int_equal(st.reclaimed, 0);
+	assert_int_equal(st.expired_unfetched, 0);
+	assert_int_equal(st.curr_items, NKEYS + 1000 - gone + 1);
+	memset(&w, 0, sizeof(w));
+	while (!cache_walk_step(s, &w, 64, count, sn))
+		;
+	assert_false(sn->bad);
+	for (unsigned n = 0; n < NKEYS + 1000; n++)
+		assert_int_equal(sn->visits[n], n < 1000 || n >= NKEYS ||
+							n % 2 == 1 ||
+							n == 2002);
+	/* without the gate nothing is asked again */
+	cache_set_gate(s, 0, NULL, NULL);
+	gate_calls = 0;
+	for (unsigned n = 0; n < NKEYS + 1000; n++)
+		assert_int_equal(has(s, n), sn->visits[n] == 1);
+	assert_int_equal(gate_calls, 0);
+	cache_free(s);
+	free(sn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_walk_every_item),
 		cmocka_unit_test(test_walk_while_growing),
 		cmocka_unit_test(test_walk_after_eviction),
+		cmocka_unit_test(test_gate),
 	};
 
 	return cmocka_run_group_tests_name("cache_store_walk", tests, NULL,

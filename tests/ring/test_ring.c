@@ -8,8 +8,8 @@
  *
  * Then what the ring says of itself: points per member, shares and
  * ranges that agree with lookups, the wrap past the highest point, weight
- * 0, bad parameters, and a core split that does not correlate with the
- * node ring.
+ * 0, bad parameters, a core split that does not correlate with the
+ * node ring, and the set operations on ranges, point by point.
  */
 #include <errno.h>
 #include <math.h>
@@ -364,6 +364,87 @@ static void cores_independent_of_nodes(void **state)
 	ring_free(r);
 }
 
+/* Random ascending, disjoint ranges in a space of 256 points, some at
+ * its edges, some touching. */
+static unsigned random_set(struct ring_range *out, bool *in)
+{
+	unsigned n = 0;
+
+	memset(in, 0, 256);
+	for (uint32_t p = 0; p < 256;) {
+		uint32_t len = 1 + (uint32_t)(rnd() % 12);
+
+		if (rnd() % 2) {
+			uint32_t hi = p + len - 1 > 255 ? 255 : p + len - 1;
+
+			/* a range that touches the one before is one range */
+			if (n && out[n - 1].hi + 1 == p)
+				out[n - 1].hi = hi;
+			else
+				out[n++] = (struct ring_range){p, hi};
+			for (uint32_t q = p; q <= hi; q++)
+				in[q] = true;
+		}
+		p += len;
+	}
+	return n;
+}
+
+static void check_set(const struct ring_range *rs, unsigned n, const bool *want)
+{
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(rs[i].lo <= rs[i].hi);
+		if (i)
+			assert_true(rs[i - 1].hi < rs[i].lo);
+	}
+	for (uint32_t p = 0; p < 256; p++)
+		assert_int_equal(ring_range_has(rs, n, p), want[p]);
+	assert_false(ring_range_has(rs, n, 256));
+}
+
+static void range_set_operations(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		struct ring_range a[256], b[256], out[512];
+		bool ia[256], ib[256], want[256];
+		unsigned na = random_set(a, ia), nb = random_set(b, ib), n;
+
+		n = ring_ranges_union(a, na, b, nb, out);
+		for (int p = 0; p < 256; p++)
+			want[p] = ia[p] || ib[p];
+		check_set(out, n, want);
+		/* touching ranges are merged: no two in a row touch */
+		for (unsigned i = 1; i < n; i++)
+			assert_true(out[i - 1].hi + 1 < out[i].lo);
+		n = ring_ranges_minus(a, na, b, nb, out);
+		assert_true(n <= na + nb);
+		for (int p = 0; p < 256; p++)
+			want[p] = ia[p] && !ib[p];
+		check_set(out, n, want);
+		n = ring_ranges_intersect(a, na, b, nb, out);
+		assert_true(n <= na + nb);
+		for (int p = 0; p < 256; p++)
+			want[p] = ia[p] && ib[p];
+		check_set(out, n, want);
+	}
+	/* the whole ring, and its top point */
+	{
+		struct ring_range all = {0, UINT32_MAX},
+				  top = {UINT32_MAX, UINT32_MAX};
+		struct ring_range out[2];
+
+		assert_int_equal(ring_ranges_minus(&all, 1, &top, 1, out), 1);
+		assert_int_equal(out[0].hi, UINT32_MAX - 1);
+		assert_int_equal(ring_ranges_minus(&top, 1, &all, 1, out), 0);
+		assert_int_equal(ring_ranges_intersect(&all, 1, &top, 1, out),
+				 1);
+		assert_int_equal(out[0].lo, UINT32_MAX);
+		assert_int_equal(ring_ranges_union(&all, 1, &top, 1, out), 1);
+		assert_int_equal(out[0].hi, UINT32_MAX);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +457,7 @@ int main(void)
 		cmocka_unit_test(weight_zero_and_errors),
 		cmocka_unit_test(key_point_is_md5),
 		cmocka_unit_test(cores_independent_of_nodes),
+		cmocka_unit_test(range_set_operations),
 	};
 
 	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
