@@ -53,6 +53,14 @@ struct ctl_node_ops {
 	 * member then owns no keys here). */
 	int (*member_added)(void *arg, unsigned member, const char *host,
 			    uint16_t port);
+	/* The warm hand-off: member, the previous owner of the ranges,
+	 * sent the digest of what it held there (bf, which the call takes);
+	 * 0 or -errno. And a tick, about once a second, to let offers
+	 * expire. */
+	int (*handoff_offer)(void *arg, unsigned member,
+			     const struct ring_range *rs, unsigned n,
+			     struct bloom *bf);
+	void (*handoff_tick)(void *arg);
 	void *arg;
 };
 
@@ -67,6 +75,9 @@ struct ctl_gossip_params {
 	/* 0: the default */
 	unsigned probe_interval_ms, probe_timeout_ms, pushpull_interval_ms;
 	unsigned suspicion_mult, indirect_probes;
+	/* the warm hand-off: how long a new owner may fetch from the
+	 * previous one (0: no hand-off) */
+	unsigned handoff_window_ms;
 };
 
 struct ctl_member {

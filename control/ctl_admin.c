@@ -221,6 +221,19 @@ static void get_stats(struct ctl *c, struct reply *r)
 			(json_int_t)atomic_load(&c->requests), "unauthorized",
 			(json_int_t)atomic_load(&c->unauthorized));
 	pthread_mutex_unlock(&c->lock);
+	if (gossip && c->h) {
+		struct ctl_handoff_stats hs;
+
+		ctl_handoff_stats(c, &hs);
+		json_object_set_new(
+			gossip, "handoff",
+			json_pack("{s:I,s:I,s:I,s:I,s:I}", "sent",
+				  (json_int_t)hs.sent, "send_failed",
+				  (json_int_t)hs.send_failed, "skipped",
+				  (json_int_t)hs.skipped, "received",
+				  (json_int_t)hs.received, "dropped",
+				  (json_int_t)hs.dropped));
+	}
 	if (gossip && out)
 		json_object_set_new(out, "gossip", gossip);
 	reply_json(r, 200, out);

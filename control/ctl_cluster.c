@@ -39,6 +39,7 @@ int ctl_rebuild(struct ctl *c, char *err, size_t errlen)
 		return rc;
 	}
 	old = c->ops->publish(c->ops->arg, r);
+	ctl_handoff_plan(c, old, r);
 	ring_free(old);
 	c->ring = r;
 	c->epoch++;

@@ -35,6 +35,7 @@
 
 #define SEEDS_MAX     16
 #define PP_TIMEOUT_MS 1000
+#define HO_RECV_MS    5000 /* a hand-off digest, which may be larger */
 #define RECV_BURST    64
 
 struct ctl_gossip {
@@ -56,7 +57,7 @@ struct ctl_gossip {
 	uint64_t pp_failed;
 };
 
-static uint64_t now_ms(void)
+uint64_t ctl_now_ms(void)
 {
 	struct timespec ts;
 
@@ -119,7 +120,7 @@ static void io_send(void *arg, const struct gossip_addr *to, const void *buf,
 		     sizeof(sa));
 }
 
-static int view_index(struct ctl *c, const struct gossip_addr *a)
+int ctl_view_index(struct ctl *c, const struct gossip_addr *a)
 {
 	for (unsigned i = 0; i < c->nmembers; i++)
 		if (c->view[i].addr.ip == a->ip &&
@@ -133,7 +134,7 @@ static void io_changed(void *arg, const struct gossip_member *m)
 {
 	struct ctl_gossip *cg = arg;
 	struct ctl *c = cg->c;
-	int i = m->self ? 0 : view_index(c, &m->addr);
+	int i = m->self ? 0 : ctl_view_index(c, &m->addr);
 	struct ctl_view *v;
 
 	if (i < 0) {
@@ -166,7 +167,7 @@ static void io_changed(void *arg, const struct gossip_member *m)
 			m->incarnation);
 	v->state = m->state;
 	v->incarnation = m->incarnation;
-	v->changed_ms = now_ms();
+	v->changed_ms = ctl_now_ms();
 	snprintf(v->id, sizeof(v->id), "%s", m->id);
 	c->members[i].weight = m->weight;
 	cg->dirty = true;
@@ -191,10 +192,10 @@ static void settle(struct ctl_gossip *cg)
  * Push-pull over TCP
  * ------------------------------------------------------------------- */
 
-static int io_wait(int fd, short ev, uint64_t deadline)
+int ctl_io_wait(int fd, short ev, uint64_t deadline)
 {
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = ctl_now_ms();
 		struct pollfd pfd = {.fd = fd, .events = ev};
 		int n;
 
@@ -208,13 +209,13 @@ static int io_wait(int fd, short ev, uint64_t deadline)
 	}
 }
 
-static int io_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
+int ctl_io_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
 {
 	uint8_t *p = buf;
 
 	while (len) {
 		ssize_t n;
-		int rc = io_wait(fd, out ? POLLOUT : POLLIN, deadline);
+		int rc = ctl_io_wait(fd, out ? POLLOUT : POLLIN, deadline);
 
 		if (rc)
 			return rc;
@@ -240,44 +241,60 @@ static int send_state(struct ctl_gossip *cg, int fd, uint64_t deadline)
 	ssize_t n;
 
 	pthread_mutex_lock(&c->lock);
-	n = gossip_state_encode(cg->g, now_ms(), cg->state, GOSSIP_STATE_MAX);
+	n = gossip_state_encode(cg->g, ctl_now_ms(), cg->state,
+				GOSSIP_STATE_MAX);
 	pthread_mutex_unlock(&c->lock);
 	if (n < 0)
 		return (int)n;
 	for (int i = 0; i < 4; i++)
 		hdr[i] = (uint8_t)((size_t)n >> (8 * i));
-	if (io_all(fd, hdr, 4, true, deadline))
+	if (ctl_io_all(fd, hdr, 4, true, deadline))
 		return -EIO;
-	return io_all(fd, cg->state, (size_t)n, true, deadline);
+	return ctl_io_all(fd, cg->state, (size_t)n, true, deadline);
 }
 
-static int recv_state(struct ctl_gossip *cg, int fd, uint64_t deadline)
+static int recv_len(int fd, uint32_t *len, uint64_t deadline)
 {
-	struct ctl *c = cg->c;
 	uint8_t hdr[4];
-	uint32_t len;
 	int rc;
 
-	if ((rc = io_all(fd, hdr, 4, false, deadline)))
+	if ((rc = ctl_io_all(fd, hdr, 4, false, deadline)))
 		return rc;
-	len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
-	      (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	*len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
+	       (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	return 0;
+}
+
+/* A state whose header said len bytes follow. */
+static int recv_state_body(struct ctl_gossip *cg, int fd, uint32_t len,
+			   uint64_t deadline)
+{
+	struct ctl *c = cg->c;
+	int rc;
+
 	if (len == 0 || len > GOSSIP_STATE_MAX)
 		return -EMSGSIZE;
-	if ((rc = io_all(fd, cg->peer_state, len, false, deadline)))
+	if ((rc = ctl_io_all(fd, cg->peer_state, len, false, deadline)))
 		return rc;
 	pthread_mutex_lock(&c->lock);
-	rc = gossip_state_merge(cg->g, now_ms(), cg->peer_state, len);
+	rc = gossip_state_merge(cg->g, ctl_now_ms(), cg->peer_state, len);
 	settle(cg);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
 
-/* Push-pull with a member: ours out, theirs in. Holds pp_lock. */
-static int pushpull_locked(struct ctl_gossip *cg, const struct gossip_addr *to)
+static int recv_state(struct ctl_gossip *cg, int fd, uint64_t deadline)
+{
+	uint32_t len;
+	int rc = recv_len(fd, &len, deadline);
+
+	return rc ? rc : recv_state_body(cg, fd, len, deadline);
+}
+
+/* A TCP connection to a member's gossip port. */
+int ctl_connect(const struct gossip_addr *to, uint64_t deadline)
 {
 	struct sockaddr_in sa = sa_of(to);
-	uint64_t deadline = now_ms() + PP_TIMEOUT_MS;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int rc, soerr = 0;
 	socklen_t sl = sizeof(soerr);
@@ -287,19 +304,34 @@ static int pushpull_locked(struct ctl_gossip *cg, const struct gossip_addr *to)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
 	    errno != EINPROGRESS) {
 		rc = -errno;
-		goto out;
+		goto fail;
 	}
-	if ((rc = io_wait(fd, POLLOUT, deadline)))
-		goto out;
+	if ((rc = ctl_io_wait(fd, POLLOUT, deadline)))
+		goto fail;
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 	if (soerr) {
 		rc = -soerr;
-		goto out;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+/* Push-pull with a member: ours out, theirs in. Holds pp_lock. */
+static int pushpull_locked(struct ctl_gossip *cg, const struct gossip_addr *to)
+{
+	uint64_t deadline = ctl_now_ms() + PP_TIMEOUT_MS;
+	int fd = ctl_connect(to, deadline), rc;
+
+	if (fd < 0) {
+		cg->pp_failed++;
+		return fd;
 	}
 	rc = send_state(cg, fd, deadline);
 	if (!rc)
 		rc = recv_state(cg, fd, deadline);
-out:
 	close(fd);
 	if (rc)
 		cg->pp_failed++;
@@ -316,22 +348,31 @@ static int pushpull(struct ctl_gossip *cg, const struct gossip_addr *to)
 	return rc;
 }
 
-/* A member's push-pull: theirs in, ours out. */
+/* A member's push-pull: theirs in, ours out. Or a hand-off digest: the
+ * length's top bit says so (ctl_handoff.c). */
 static void serve_pushpull(struct ctl_gossip *cg)
 {
 	int fd = accept4(cg->tcp, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	uint64_t deadline = now_ms() + PP_TIMEOUT_MS;
+	uint64_t deadline = ctl_now_ms() + PP_TIMEOUT_MS;
+	uint32_t len;
 
 	if (fd < 0)
 		return;
-	pthread_mutex_lock(&cg->pp_lock);
-	/* ours is encoded before theirs is merged: each side sends what
-	 * it knew, as the joining side does */
-	if (recv_state(cg, fd, deadline) == 0)
-		send_state(cg, fd, deadline);
-	else
+	if (recv_len(fd, &len, deadline)) {
 		cg->pp_failed++;
-	pthread_mutex_unlock(&cg->pp_lock);
+	} else if (len & 0x80000000u) {
+		ctl_handoff_recv(cg->c, fd, len & 0x7fffffffu,
+				 ctl_now_ms() + HO_RECV_MS);
+	} else {
+		pthread_mutex_lock(&cg->pp_lock);
+		/* ours is encoded before theirs is merged: each side sends
+		 * what it knew, as the joining side does */
+		if (recv_state_body(cg, fd, len, deadline) == 0)
+			send_state(cg, fd, deadline);
+		else
+			cg->pp_failed++;
+		pthread_mutex_unlock(&cg->pp_lock);
+	}
 	close(fd);
 }
 
@@ -370,7 +411,7 @@ static void *run(void *arg)
 					{.fd = cg->tcp, .events = POLLIN},
 					{.fd = cg->wake[0], .events = POLLIN}};
 		struct gossip_addr to;
-		uint64_t now = now_ms(), next;
+		uint64_t now = ctl_now_ms(), next;
 		bool pp, lonely;
 		int wait;
 
@@ -400,7 +441,7 @@ static void *run(void *arg)
 			fa.ip = from.sin_addr.s_addr;
 			fa.port = ntohs(from.sin_port);
 			pthread_mutex_lock(&c->lock);
-			gossip_recv(cg->g, now_ms(), &fa, buf,
+			gossip_recv(cg->g, ctl_now_ms(), &fa, buf,
 				    (size_t)n > sizeof(buf) ? GOSSIP_MTU + 1
 							    : (size_t)n);
 			settle(cg);
@@ -409,7 +450,7 @@ static void *run(void *arg)
 		if (pfd[1].revents & POLLIN)
 			serve_pushpull(cg);
 		pthread_mutex_lock(&c->lock);
-		now = now_ms();
+		now = ctl_now_ms();
 		gossip_tick(cg->g, now);
 		pp = gossip_pushpull_target(cg->g, now, &to);
 		settle(cg);
@@ -529,8 +570,8 @@ int ctl_gossip_start(struct ctl *c, const struct ctl_params *p, char *err,
 	g.indirect_probes = gp->indirect_probes;
 	g.key = gp->keylen ? gp->key : NULL;
 	g.keylen = gp->keylen;
-	g.seed = (uint64_t)now_ms() ^ (uint64_t)getpid() << 32;
-	g.now_ms = now_ms();
+	g.seed = (uint64_t)ctl_now_ms() ^ (uint64_t)getpid() << 32;
+	g.now_ms = ctl_now_ms();
 	g.io = &cg->io;
 	cg->probe_interval_ms =
 		gp->probe_interval_ms ? gp->probe_interval_ms : 1000;
@@ -541,9 +582,12 @@ int ctl_gossip_start(struct ctl *c, const struct ctl_params *p, char *err,
 		snprintf(err, errlen, "gossip: %s", strerror(-rc));
 		return rc;
 	}
+	/* before anything can bring a digest, or a ring change send one */
+	if ((rc = ctl_handoff_start(c, p, &cg->self, err, errlen)))
+		return rc;
 	/* the first join, before the node serves, so that it serves with
 	 * the cluster's ring; the thread tries again while it is alone */
-	try_seeds(cg, now_ms());
+	try_seeds(cg, ctl_now_ms());
 	if ((rc = pthread_create(&cg->thread, NULL, run, cg))) {
 		snprintf(err, errlen, "gossip thread: %s", strerror(rc));
 		return -rc;
@@ -567,6 +611,8 @@ void ctl_gossip_stop(struct ctl *c)
 			(void)0; /* the pipe is ours: it has room */
 		pthread_join(cg->thread, NULL);
 	}
+	/* after the thread that reads digests, before the sockets go */
+	ctl_handoff_stop(c);
 	for (int i = 0; i < 2; i++)
 		if (cg->wake[i] >= 0)
 			close(cg->wake[i]);
@@ -600,7 +646,7 @@ int ctl_gossip_join(struct ctl *c, const char *seed, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&c->lock);
-	gossip_rejoin(cg->g, now_ms()); /* a node that left comes back */
+	gossip_rejoin(cg->g, ctl_now_ms()); /* a node that left comes back */
 	settle(cg);
 	pthread_mutex_unlock(&c->lock);
 	rc = pushpull(cg, &a);
@@ -612,7 +658,7 @@ int ctl_gossip_join(struct ctl *c, const char *seed, char *err, size_t errlen)
 
 int ctl_gossip_leave(struct ctl *c)
 {
-	uint64_t now = now_ms();
+	uint64_t now = ctl_now_ms();
 
 	pthread_mutex_lock(&c->lock);
 	gossip_leave(c->g->g, now);
@@ -626,7 +672,7 @@ int ctl_gossip_leave(struct ctl *c)
 int ctl_gossip_weight(struct ctl *c, uint32_t weight)
 {
 	pthread_mutex_lock(&c->lock);
-	gossip_set_weight(c->g->g, now_ms(), weight);
+	gossip_set_weight(c->g->g, ctl_now_ms(), weight);
 	settle(c->g);
 	pthread_mutex_unlock(&c->lock);
 	return 0;

@@ -74,6 +74,8 @@ struct dp_config {
 	size_t cluster_keylen; /* 0: no --cluster-key-file */
 	unsigned probe_interval_ms, probe_timeout_ms, pushpull_interval_ms;
 	unsigned suspicion_mult, indirect_probes;
+	/* the warm hand-off (--handoff-window), seconds; 0: off */
+	unsigned handoff_window_s;
 };
 
 /*

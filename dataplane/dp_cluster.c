@@ -6,8 +6,9 @@
  * every core has passed a quiescent point since (DPDK's rte_rcu_qsbr: the
  * end of each pass, and the whole of an epoll sleep, during which a core
  * is offline). The peers' addresses are resolved once, before the
- * workers start, and what the admin endpoint asks of the cores (counters,
- * a digest of their keys) is answered here.
+ * workers start (a member gossip learns, when it is learnt), and what the
+ * admin endpoint and the hand-off ask of the cores (counters, a digest
+ * of their keys) is answered here.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -61,6 +62,7 @@ void dp_ring_enter(struct dp_core *c)
 		return;
 	r = atomic_load_explicit(&cur_ring, memory_order_acquire);
 	c->ring = r && ring_nmembers(r) > 1 ? r : NULL;
+	dp_warm_enter(c);
 }
 
 void dp_ring_quiescent(struct dp_core *c)
@@ -96,230 +98,28 @@ const struct sockaddr_storage *dp_peer_addr(unsigned member, socklen_t *len)
 	return &peer_sa[member];
 }
 
-/*
- * The purge. When a new ring takes ranges away from this node, the items
- * it holds there are dropped: were they kept, the range coming back to
- * this node later (a member that joins and leaves, a drain undone) would
- * serve what was current before the range left, shadowing what was
- * written at the owner meanwhile (A owns k, then B, then A again). With
- * gossip only, where every node's ring is the same one. Each
- * core walks its shard a slice per pass, as for a digest, and deletes
- * what lies in the ranges. A purge not yet finished when the next ring
- * comes is merged into the next one, which starts its walks again.
- */
-#define PURGE_BUDGET 64 /* index buckets per core per pass */
-#define PURGE_BATCH  512
-
-struct purge_job {
-	uint64_t gen;
-	unsigned nrs;
-	struct ring_range rs[];
-};
-static struct purge_job *_Atomic purge_job;
-static uint64_t purge_gen;
-
-/* A sorted, merged copy of a and b. */
-static unsigned ranges_union(const struct ring_range *a, unsigned na,
-			     const struct ring_range *b, unsigned nb,
-			     struct ring_range *out)
-{
-	unsigned n = 0, i = 0, j = 0;
-
-	while (i < na || j < nb) {
-		struct ring_range x = j >= nb || (i < na && a[i].lo <= b[j].lo)
-					      ? a[i++]
-					      : b[j++];
-
-		if (n && (uint64_t)out[n - 1].hi + 1 >= x.lo) {
-			if (x.hi > out[n - 1].hi)
-				out[n - 1].hi = x.hi;
-		} else {
-			out[n++] = x;
-		}
-	}
-	return n;
-}
-
-/* The ranges of from that to leaves out (both sorted and disjoint). */
-static unsigned ranges_minus(const struct ring_range *from, unsigned nf,
-			     const struct ring_range *to, unsigned nt,
-			     struct ring_range *out)
-{
-	unsigned n = 0, j = 0;
-
-	for (unsigned i = 0; i < nf; i++) {
-		uint64_t lo = from[i].lo, hi = from[i].hi;
-
-		while (j < nt && to[j].hi < lo)
-			j++;
-		for (unsigned k = j; k < nt && to[k].lo <= hi && lo <= hi;
-		     k++) {
-			if (to[k].lo > lo)
-				out[n++] = (struct ring_range){(uint32_t)lo,
-							       to[k].lo - 1};
-			lo = (uint64_t)to[k].hi + 1;
-		}
-		if (lo <= hi)
-			out[n++] =
-				(struct ring_range){(uint32_t)lo, (uint32_t)hi};
-	}
-	return n;
-}
-
-static struct ring_range *self_ranges(const struct ring *r, unsigned *n)
-{
-	unsigned self = dp_cfg->self, k;
-	struct ring_range *rs;
-
-	*n = 0;
-	if (!r || self >= ring_nmembers(r))
-		return NULL;
-	k = ring_ranges(r, self, NULL, 0);
-	rs = malloc(sizeof(*rs) * (k ? k : 1));
-	if (rs)
-		*n = ring_ranges(r, self, rs, k);
-	return rs;
-}
-
-/* What the purge becomes when the ring goes from old to r: the ranges
- * this node has just lost, and those of the job under way (prev), less
- * what r gives back. Returns whether that differs from prev, with the new
- * job (NULL for nothing to purge) in *out. Runs on the control plane's
- * thread. */
-static bool purge_next(const struct ring *old, const struct ring *r,
-		       const struct purge_job *prev, struct purge_job **out)
-{
-	unsigned no, nn, pn = prev ? prev->nrs : 0, nl = 0, nu, nj;
-	struct ring_range *ro = self_ranges(old, &no),
-			  *rn = self_ranges(r, &nn);
-	struct ring_range *lost = malloc(sizeof(*lost) * (no + nn + 1));
-	struct ring_range *all = malloc(sizeof(*all) * (no + nn + pn + 1));
-	struct ring_range *left =
-		malloc(sizeof(*left) * (2 * (no + pn) + nn + 1));
-	bool changed = false;
-
-	*out = NULL;
-	/* out of memory: the job under way goes on as it is */
-	if (!lost || !all || !left || (old && !ro) || !rn)
-		goto out;
-	if (old)
-		nl = ranges_minus(ro, no, rn, nn, lost);
-	nu = ranges_union(lost, nl, prev ? prev->rs : NULL, pn, all);
-	nj = ranges_minus(all, nu, rn, nn, left);
-	changed = nj != pn ||
-		  (pn && memcmp(left, prev->rs, sizeof(*left) * pn) != 0);
-	if (!changed || !nj)
-		goto out;
-	*out = malloc(sizeof(**out) + sizeof(left[0]) * nj);
-	if (!*out) {
-		changed = false;
-		goto out;
-	}
-	memcpy((*out)->rs, left, sizeof(left[0]) * nj);
-	(*out)->nrs = nj;
-	(*out)->gen = ++purge_gen;
-out:
-	free(ro);
-	free(rn);
-	free(lost);
-	free(all);
-	free(left);
-	return changed;
-}
-
-bool dp_purge_pending(const struct dp_core *c)
-{
-	const struct purge_job *j =
-		atomic_load_explicit(&purge_job, memory_order_acquire);
-
-	return j && (c->purge_gen != j->gen || !c->purge_done);
-}
-
-struct purge_batch {
-	const struct purge_job *j;
-	unsigned n;
-	uint16_t len[PURGE_BATCH];
-	char key[PURGE_BATCH][PROTO_KEY_MAX];
-};
-
-static void purge_key(void *arg, const struct cache_item *it)
-{
-	struct purge_batch *b = arg;
-
-	if (b->n == PURGE_BATCH || it->klen > PROTO_KEY_MAX ||
-	    !ring_range_has(b->j->rs, b->j->nrs,
-			    ring_key_point(it->key, it->klen)))
-		return;
-	memcpy(b->key[b->n], it->key, it->klen);
-	b->len[b->n++] = (uint16_t)it->klen;
-}
-
-void dp_purge_step(struct dp_core *c)
-{
-	static __thread struct purge_batch batch;
-	const struct purge_job *j =
-		atomic_load_explicit(&purge_job, memory_order_acquire);
-	struct cache_shard *s;
-
-	if (!j)
-		return;
-	if (c->purge_gen != j->gen) {
-		c->purge_gen = j->gen;
-		c->purge_done = false;
-		memset(&c->purge_walk, 0, sizeof(c->purge_walk));
-	}
-	if (c->purge_done)
-		return;
-	s = proto_node_shard(c->node, 0);
-	batch.j = j;
-	batch.n = 0;
-	/* the walk hands keys over, a bucket at a time; they are dropped
-	 * after it, never while it holds the shard */
-	for (unsigned b = 0; b < PURGE_BUDGET && !c->purge_done; b++) {
-		uint32_t at = c->purge_walk.bucket;
-
-		c->purge_done = cache_walk_step(s, &c->purge_walk, 1, purge_key,
-						&batch);
-		if (batch.n == PURGE_BATCH) {
-			/* this bucket again, once what it gave is gone */
-			c->purge_walk.bucket = at;
-			c->purge_done = false;
-			break;
-		}
-		if (batch.n > PURGE_BATCH - 128)
-			break;
-	}
-	for (unsigned i = 0; i < batch.n; i++)
-		c->purged +=
-			cache_delete(s, ml_hash(batch.key[i], batch.len[i]),
-				     batch.key[i], batch.len[i], 0) == 0;
-}
-
 /* Swaps the ring the cores read; returns the one it replaced once no
- * core can still be reading it. Runs on the control plane's thread. */
+ * core can still be reading it. What the change does to the keys held
+ * (dp_warm.c) is published first: a core that reads the new ring reads
+ * that too. Runs on the control plane's thread. */
 static struct ring *publish(void *arg, struct ring *r)
 {
-	struct purge_job *pj, *prev;
 	struct ring *old;
-	bool swap;
 
 	(void)arg;
 	pthread_mutex_lock(&publish_lock);
 	old = atomic_load_explicit(&cur_ring, memory_order_relaxed);
-	prev = atomic_load_explicit(&purge_job, memory_order_relaxed);
-	/* with fixed members a node's ring is its own: peers that still
-	 * send it a drained range's keys find them there */
-	pj = NULL;
-	swap = !r ? true /* none at all once the ring goes */
-		  : dp_cfg->gossip && purge_next(old, r, prev, &pj);
+	dp_warm_ring_changed(old, r);
 	atomic_store_explicit(&cur_ring, r, memory_order_release);
-	if (swap)
-		atomic_store_explicit(&purge_job, pj, memory_order_release);
 	rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID);
-	if (swap)
-		free(prev);
+	dp_warm_retire();
 	pthread_mutex_unlock(&publish_lock);
 	return old;
+}
+
+void dp_ring_synchronize(void)
+{
+	rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID);
 }
 
 /* Every core's counters, read while the cores count. */
@@ -446,6 +246,13 @@ int dp_digest(void *arg, const struct ring_range *rs, unsigned nrs,
 		rc = bloom_create(&bp, &j->part[i]);
 	if (rc)
 		goto out;
+	if (!bp.nkeys) {
+		/* nothing held (a node that has just started, whose cores
+		 * may not run yet): nothing to walk */
+		*out = j->part[0];
+		j->part[0] = NULL;
+		goto out;
+	}
 	atomic_store(&j->left, dp_ncores);
 	sem_init(&j->finished, 0, 0);
 	pthread_mutex_lock(&digest_lock);
@@ -523,6 +330,8 @@ int dp_cluster_setup(char *err, size_t errlen)
 		.publish = publish,
 		.digest = dp_digest,
 		.member_added = member_added,
+		.handoff_offer = dp_warm_offer,
+		.handoff_tick = dp_warm_tick,
 	};
 	const struct dp_config *cfg = dp_cfg;
 	struct ctl_member members[DP_NODE_MAX];
@@ -546,7 +355,8 @@ int dp_cluster_setup(char *err, size_t errlen)
 			   .probe_timeout_ms = cfg->probe_timeout_ms,
 			   .pushpull_interval_ms = cfg->pushpull_interval_ms,
 			   .suspicion_mult = cfg->suspicion_mult,
-			   .indirect_probes = cfg->indirect_probes},
+			   .indirect_probes = cfg->indirect_probes,
+			   .handoff_window_ms = cfg->handoff_window_s * 1000},
 	};
 	size_t sz;
 	int rc;
@@ -581,6 +391,7 @@ void dp_cluster_teardown(void)
 {
 	ctl_stop(ctl);
 	ctl = NULL;
+	dp_warm_teardown();
 	free(qsbr);
 	qsbr = NULL;
 	atomic_store(&cur_ring, NULL);

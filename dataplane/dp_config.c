@@ -72,6 +72,10 @@ static const char usage[] =
 	"      --probe-interval=MS --probe-timeout=MS --pushpull-interval=MS\n"
 	"      --suspicion-mult=N  --indirect-probes=N\n"
 	"                          gossip timers (1000, 500, 30000, 4, 3)\n"
+	"      --handoff-window=S  for S seconds after the ring changes, a\n"
+	"                          new owner that misses a key fetches it\n"
+	"                          from the previous one, which keeps what\n"
+	"                          it lost that long (default 30; 0: off)\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n";
 
@@ -424,6 +428,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		OPT_PUSHPULL,
 		OPT_SUSPICION,
 		OPT_INDIRECT,
+		OPT_HANDOFF,
 	};
 	static const struct option longopts[] = {
 		{"port", required_argument, NULL, 'p'},
@@ -454,6 +459,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		{"pushpull-interval", required_argument, NULL, OPT_PUSHPULL},
 		{"suspicion-mult", required_argument, NULL, OPT_SUSPICION},
 		{"indirect-probes", required_argument, NULL, OPT_INDIRECT},
+		{"handoff-window", required_argument, NULL, OPT_HANDOFF},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -476,6 +482,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 	cfg->item_size_max = MIB;
 	cfg->idle_timeout = 30;
 	cfg->forward_timeout_ms = 1000;
+	cfg->handoff_window_s = 30;
 	strcpy(cfg->admin_addr, "127.0.0.1");
 	env_token = getenv("MEMLANE_ADMIN_TOKEN");
 	if (env_token && strlen(env_token) < sizeof(cfg->admin_token))
@@ -641,7 +648,8 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		case OPT_PROBE_TIMEOUT:
 		case OPT_PUSHPULL:
 		case OPT_SUSPICION:
-		case OPT_INDIRECT: {
+		case OPT_INDIRECT:
+		case OPT_HANDOFF: {
 			static const struct {
 				int opt;
 				const char *name;
@@ -662,6 +670,8 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 				 offsetof(struct dp_config, suspicion_mult)},
 				{OPT_INDIRECT, "--indirect-probes", 1, 16,
 				 offsetof(struct dp_config, indirect_probes)},
+				{OPT_HANDOFF, "--handoff-window", 0, 3600,
+				 offsetof(struct dp_config, handoff_window_s)},
 			};
 
 			for (size_t k = 0; k < sizeof(knobs) / sizeof(knobs[0]);
@@ -678,7 +688,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 				*(unsigned *)((char *)cfg + knobs[k].off) =
 					(unsigned)v;
 			}
-			cfg->gossip = true;
+			/* a gossip timer asks for gossip; the window is
+			 * only used with it */
+			cfg->gossip |= c != OPT_HANDOFF;
 			break;
 		}
 		case 'h':

@@ -270,6 +270,42 @@ void dp_strip_end(struct proto_out *o, size_t from)
 		o->len -= 5;
 }
 
+static bool slot_wait(struct dp_conn *k, struct dp_msg *m,
+		      const struct proto_req *req, enum part part);
+
+/* A message that carries a copy of the request to where it runs, its
+ * slot waiting at the tail; NULL when memory is out (the connection then
+ * closes). */
+static struct dp_msg *msg_carrying(struct dp_core *c, struct dp_conn *k,
+				   const char *buf, const struct proto_req *req,
+				   enum part part)
+{
+	struct dp_msg *m = dp_msg_get(c);
+
+	if (!m || proto_out_reserve(&m->bytes, req->len) ||
+	    !slot_wait(k, m, req, part)) {
+		if (m)
+			dp_msg_put(c, m);
+		k->want_close = true;
+		return NULL;
+	}
+	memcpy(m->bytes.buf, buf, req->len);
+	m->bytes.len = req->len;
+	return m;
+}
+
+/* A request that waits for its key to be fetched from the node that
+ * owned it before (dp_warm.c); it runs here when that is done. */
+static void exec_warm(struct dp_core *c, struct dp_conn *k, const char *buf,
+		      const struct proto_req *req, enum part part,
+		      unsigned member)
+{
+	struct dp_msg *m = msg_carrying(c, k, buf, req, part);
+
+	if (m)
+		dp_warm_fetch(c, m, member);
+}
+
 /* Executes a request this core owns, answering in order. */
 static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 		       const struct proto_req *req, enum part part)
@@ -277,8 +313,13 @@ static void exec_local(struct dp_core *c, struct dp_conn *k, const char *buf,
 	struct dp_msg *m;
 	struct dp_slot *s;
 	size_t from = k->out.len;
+	unsigned member;
 	int rc;
 
+	if (unlikely(c->warm) && dp_warm_wants(c, buf, req, &member)) {
+		exec_warm(c, k, buf, req, part, member);
+		return;
+	}
 	if (k->shead == k->stail) {
 		/* nothing ahead: straight to the output */
 		udp_before(c, k, part);
@@ -341,17 +382,10 @@ static void exec_remote(struct dp_core *c, struct dp_conn *k, unsigned owner,
 			const char *buf, const struct proto_req *req,
 			enum part part)
 {
-	struct dp_msg *m = dp_msg_get(c);
+	struct dp_msg *m = msg_carrying(c, k, buf, req, part);
 
-	if (!m || proto_out_reserve(&m->bytes, req->len) ||
-	    !slot_wait(k, m, req, part)) {
-		if (m)
-			dp_msg_put(c, m);
-		k->want_close = true;
+	if (!m)
 		return;
-	}
-	memcpy(m->bytes.buf, buf, req->len);
-	m->bytes.len = req->len;
 	c->handed_off++;
 	dp_msg_send(c, owner, m);
 }
@@ -493,10 +527,13 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 	case PROTO_GETS:
 	case PROTO_GAT:
 	case PROTO_GATS:
+		/* while previous owners' digests last, each key of a
+		 * retrieval is looked at on its own (dp_warm_wants()) */
 		if (k->udp ? keys_many(buf, req)
 			   : (dp_ncores > 1 || c->ring) &&
 				     req->keys_end > req->key_off &&
-				     !keys_one_route(c, k, buf, req)) {
+				     ((c->warm && keys_many(buf, req)) ||
+				      !keys_one_route(c, k, buf, req))) {
 			k->split = *req;
 			k->split_pos = req->key_off;
 			k->splitting = true;

@@ -75,6 +75,16 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A reply is whole: to the client's slot, or to the request a warm
+ * fetch was for. */
+static void fwd_deliver(struct dp_core *c, struct dp_msg *m)
+{
+	if (m->kind == MSG_FETCH)
+		dp_warm_done(c, m);
+	else
+		dp_conn_reply(c, m);
+}
+
 /* Answers a request here, with an error; filed at the next flush. */
 static void fail_one(struct dp_core *c, struct dp_msg *m, const char *why)
 {
@@ -187,7 +197,7 @@ static bool meta_b64(const struct proto_req *req)
 	}
 }
 
-static size_t b64_encode(const uint8_t *in, size_t n, char *out)
+size_t dp_b64_encode(const uint8_t *in, size_t n, char *out)
 {
 	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				     "abcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -233,8 +243,8 @@ static int fwd_encode(struct proto_out *o, const char *buf,
 			return -ENOMEM;
 		memcpy(o->buf + o->len, buf, req->key_off);
 		o->len += req->key_off;
-		o->len += b64_encode((const uint8_t *)buf + req->key_off,
-				     req->klen, o->buf + o->len);
+		o->len += dp_b64_encode((const uint8_t *)buf + req->key_off,
+					req->klen, o->buf + o->len);
 		memcpy(o->buf + o->len, buf + end, req->len - end);
 		o->len += req->len - end;
 	}
@@ -404,7 +414,7 @@ static void fwd_parse(struct dp_core *c, struct dp_fwd *f)
 			pos += (size_t)got;
 			/* the client's connection moves on, and may queue
 			 * more here: f stays as it is */
-			dp_conn_reply(c, m);
+			fwd_deliver(c, m);
 			continue;
 		}
 		if (proto_out_reserve(&m->reply, (size_t)got)) {
@@ -506,7 +516,7 @@ void dp_fwd_flush(struct dp_core *c)
 		struct dp_msg *m = c->fwd_failed;
 
 		c->fwd_failed = m->next;
-		dp_conn_reply(c, m);
+		fwd_deliver(c, m);
 	}
 	for (unsigned i = 0; i < fwd_slots(); i++) {
 		struct dp_fwd *f = &c->fwd[i];
@@ -548,7 +558,10 @@ void dp_fwd_teardown(struct dp_core *c)
 			struct dp_msg *m = f->head;
 
 			f->head = m->next;
-			dp_msg_put(c, m);
+			if (m->kind == MSG_FETCH)
+				dp_warm_drop(c, m);
+			else
+				dp_msg_put(c, m);
 		}
 		proto_out_free(&f->out);
 		free(f->in);
@@ -557,7 +570,10 @@ void dp_fwd_teardown(struct dp_core *c)
 		struct dp_msg *m = c->fwd_failed;
 
 		c->fwd_failed = m->next;
-		dp_msg_put(c, m);
+		if (m->kind == MSG_FETCH)
+			dp_warm_drop(c, m);
+		else
+			dp_msg_put(c, m);
 	}
 	free(c->fwd);
 	c->fwd = NULL;

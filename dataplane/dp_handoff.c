@@ -146,8 +146,14 @@ void dp_flush_broadcast(struct dp_core *c, const char *buf,
 static void on_request(struct dp_core *c, struct dp_msg *m)
 {
 	size_t from = 0;
+	unsigned member;
 	int rc;
 
+	if (unlikely(c->warm) &&
+	    dp_warm_wants(c, m->bytes.buf, &m->req, &member)) {
+		dp_warm_fetch(c, m, member); /* it replies when done */
+		return;
+	}
 	m->reply.len = 0;
 	rc = proto_execute(c->node, m->bytes.buf, &m->req, &m->reply);
 	if (m->strip_end)

@@ -14,6 +14,9 @@
  *                 connections from each core to each peer
  *   dp_cluster.c  the ring the cores read (published under RCU), the
  *                 peers' addresses, what the admin endpoint asks of cores
+ *   dp_warm.c     what a ring change does to the keys held: the gate of
+ *                 ranges gained, the purge of ranges lost, and the warm
+ *                 hand-off (fetching a key from its previous owner)
  *
  * A backend is the small interface below (struct dp_backend): the loop
  * asks it to set a core up, to poll, to flush and to let go, and every
@@ -64,7 +67,7 @@ struct bloom;
  * Messages between cores (dp_handoff.c)
  * ---------------------------------------------------------------------- */
 
-enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE };
+enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE, MSG_FETCH };
 
 /* A request on its way to the core that owns its key, and its reply on
  * the way back. */
@@ -80,6 +83,7 @@ struct dp_msg {
 	struct proto_out reply;
 	struct dp_msg *next; /* free list; a peer's queue */
 	uint64_t t_ms;	     /* forwarded: when it was queued */
+	struct dp_msg *orig; /* MSG_FETCH: the request that waits for it */
 };
 
 /* A message from the core's pool (NULL when memory is out). */
@@ -342,13 +346,22 @@ struct dp_core {
 	const struct ring *ring;
 	struct dp_fwd *fwd;
 	struct dp_msg *fwd_failed; /* answered here, filed at the flush */
-	/* the purge of keys this node no longer owns: the job this core
-	 * walks for (its generation), and where its walk stands */
-	uint64_t purge_gen;
-	bool purge_done;
-	struct cache_walk purge_walk;
-	uint64_t purged;	 /* items dropped for ranges this node lost */
-	uint64_t forwards;	 /* requests sent to their owner node */
+	/* what a ring change does here (dp_warm.c): the gate of this
+	 * core's shard and its reap, the events taken, the offers of
+	 * previous owners read at the start of the pass (NULL: none live),
+	 * and the keys not to fetch again */
+	struct dp_gate *gate;
+	struct cache_walk reap;
+	bool reaping;
+	_Atomic uint64_t gate_seen, purge_seen;
+	const struct dp_warm_table *warm;
+	uint64_t warm_now; /* ms, at the start of the pass */
+	struct bloom *tried;
+	uint64_t warm_fetches; /* keys fetched from a previous owner */
+	uint64_t warm_hits;    /* of those, found there and stored here */
+	uint64_t warm_misses;  /* not there, or not stored */
+	uint64_t purged;       /* items the gate dropped (this shard's count) */
+	uint64_t forwards;     /* requests sent to their owner node */
 	uint64_t forward_errors; /* of those, answered SERVER_ERROR here */
 	uint64_t forwarded_in;	 /* requests peers forwarded here */
 } ML_CACHE_ALIGNED;
@@ -377,18 +390,46 @@ void dp_ring_online(struct dp_core *c);
 /* The member that owns a key, on the core's ring; dp_cfg->self when the
  * node is alone. */
 unsigned dp_key_owner(const struct dp_core *c, const char *key, size_t klen);
+/* Waits until no core can still read what was replaced before this
+ * call (the RCU grace period). Control plane's thread. */
+void dp_ring_synchronize(void);
 /* The admin endpoint's digest (see dp_digest()): whether this core has
  * its part to walk, a slice of that walk (each pass), and the core
  * leaving its loop. */
-/* The purge of the ranges this node has lost (see dp_cluster.c):
- * whether this core has part of it to do, and a slice of it. */
-bool dp_purge_pending(const struct dp_core *c);
-void dp_purge_step(struct dp_core *c);
 bool dp_digest_pending(const struct dp_core *c);
 void dp_digest_step(struct dp_core *c);
 void dp_digest_leave(struct dp_core *c);
 int dp_digest(void *arg, const struct ring_range *rs, unsigned nrs,
 	      struct bloom **out);
+
+/* What a ring change does to the keys held (dp_warm.c). The control
+ * plane's side: the ring goes from old to r (before r is published), the
+ * grace period after it, a previous owner's digest offered (bf is taken),
+ * offers expired, how many there are, and the end. */
+void dp_warm_ring_changed(const struct ring *old, const struct ring *r);
+void dp_warm_retire(void);
+int dp_warm_offer(void *arg, unsigned member, const struct ring_range *rs,
+		  unsigned n, struct bloom *bf);
+void dp_warm_tick(void *arg);
+unsigned dp_warm_offers(void);
+void dp_warm_teardown(void);
+/* A core's side: at the start of a pass (after the ring is read); the
+ * reap under way and a slice of it; the core leaving its loop. */
+void dp_warm_enter(struct dp_core *c);
+bool dp_warm_pending(const struct dp_core *c);
+void dp_warm_step(struct dp_core *c);
+void dp_warm_leave(struct dp_core *c);
+/* With offers live (c->warm): whether the request, on the core that owns
+ * its key, waits for the key to be fetched from *member first; if so,
+ * dp_warm_fetch() takes m (the request in m->bytes and m->req, its reply
+ * due to its connection's slot or to core m->src), and dp_warm_done() is
+ * the fetch's reply, from dp_forward.c (dp_warm_drop() at teardown). */
+bool dp_warm_wants(struct dp_core *c, const char *buf,
+		   const struct proto_req *req, unsigned *member);
+void dp_warm_fetch(struct dp_core *c, struct dp_msg *m, unsigned member);
+void dp_warm_done(struct dp_core *c, struct dp_msg *f);
+void dp_warm_drop(struct dp_core *c, struct dp_msg *f);
+
 /* A peer's address, resolved at setup. */
 const struct sockaddr_storage *dp_peer_addr(unsigned member, socklen_t *len);
 
@@ -404,6 +445,8 @@ void dp_fwd_send(struct dp_core *c, unsigned member, struct dp_msg *m,
 bool dp_fwd_event(struct dp_core *c, void *p, uint32_t events);
 /* Sends what the pass queued; fails requests past the timeout. */
 void dp_fwd_flush(struct dp_core *c);
+/* Base64 of n bytes into out (4 * ceil(n / 3) bytes); returns that. */
+size_t dp_b64_encode(const uint8_t *in, size_t n, char *out);
 /* A forwarding connection's first line, which the peer takes as such. */
 #define DP_FWD_HELLO "MEMLANE-FORWARD 1\r\n"
 

@@ -121,7 +121,7 @@ static bool all_quiet(struct dp_core *c, bool *counted)
 static int wait_ms(struct dp_core *c, bool polled)
 {
 	if (dp_outq_flush(c) || dp_rings_pending(c) || polled ||
-	    c->fwd_failed || dp_digest_pending(c) || dp_purge_pending(c))
+	    c->fwd_failed || dp_digest_pending(c) || dp_warm_pending(c))
 		return 0;
 	atomic_store(&c->sleeping, 1);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -173,7 +173,7 @@ static int worker(void *arg)
 		work += dp_rings_drain(c);
 		dp_fwd_flush(c);
 		dp_digest_step(c);
-		dp_purge_step(c);
+		dp_warm_step(c);
 		for (unsigned b = 0; b < nbackends; b++)
 			backends[b]->flush(c);
 		dp_outq_flush(c);
@@ -187,6 +187,7 @@ static int worker(void *arg)
 			c->idle_tsc += t1 - t0;
 	}
 	dp_digest_leave(c);
+	dp_warm_leave(c);
 	dp_ring_offline(c);
 	return 0;
 }
@@ -238,6 +239,7 @@ static int dp_stats(void *arg, struct proto_out *out)
 	const struct dp_backend *b = backends[nbackends - 1];
 	uint64_t handed = 0, dropped = 0, loop = 0, idle = 0, capped = 0;
 	uint64_t fwd = 0, fwd_err = 0, fwd_in = 0, purged = 0;
+	uint64_t fetches = 0, fetched = 0, absent = 0;
 	int rc = 0;
 
 	(void)arg;
@@ -249,6 +251,9 @@ static int dp_stats(void *arg, struct proto_out *out)
 		fwd_err += dp_cores[i].forward_errors;
 		fwd_in += dp_cores[i].forwarded_in;
 		purged += dp_cores[i].purged;
+		fetches += dp_cores[i].warm_fetches;
+		fetched += dp_cores[i].warm_hits;
+		absent += dp_cores[i].warm_misses;
 		loop += dp_cores[i].loop_tsc;
 		idle += dp_cores[i].idle_tsc;
 		rc |= dp_stat_core(out, i, "handed_off",
@@ -266,6 +271,10 @@ static int dp_stats(void *arg, struct proto_out *out)
 	rc |= dp_stat(out, "dp_forward_errors", fwd_err);
 	rc |= dp_stat(out, "dp_forwarded_in", fwd_in);
 	rc |= dp_stat(out, "dp_purged", purged);
+	rc |= dp_stat(out, "dp_handoff_offers", dp_warm_offers());
+	rc |= dp_stat(out, "dp_handoff_fetches", fetches);
+	rc |= dp_stat(out, "dp_handoff_fetched", fetched);
+	rc |= dp_stat(out, "dp_handoff_absent", absent);
 	rc |= dp_stat(out, "dp_loop_cycles", loop);
 	rc |= dp_stat(out, "dp_idle_cycles", idle);
 	if (!rc && b->stats)

@@ -9,7 +9,13 @@ with --seeds only, signed with a cluster key the test writes.
     missing; started again, it rejoins with a higher incarnation;
   - memlanectl leave: the node is marked left at once everywhere;
   - ownership flapping A -> B -> A (a drain, then its end): what was
-    written at B is never shadowed by A's older copy;
+    written at B is never shadowed by A's older copy, with the hand-off
+    window and without; within it, A fetches B's values;
+  - a fourth node joins three under a zipfian read load: the hit ratio
+    with hand-off is at least that without (bench/compare_handoff.py
+    measures it, this runs its short form);
+  - forged, truncated, oversized, replayed and unknown senders' hand-off
+    digests on the push-pull port change nothing and are counted;
   - forged, truncated, oversized and (as root, captured on lo) replayed
     datagrams on the gossip port change nothing and are counted under
     their reason;
@@ -19,6 +25,8 @@ The timers are short (probe interval 200 ms, timeout 100 ms, suspicion
 multiplier 2) so that the bounds are a few seconds.
 """
 
+import hashlib
+import hmac
 import os
 import signal
 import socket
@@ -26,6 +34,7 @@ import struct
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True
 
@@ -56,7 +65,8 @@ def ketama_owners(servers, prefix, n):
 
 
 class GossipCluster:
-    def __init__(self, keyfile, n=3):
+    def __init__(self, keyfile, n=3, extra=()):
+        self.extra = tuple(extra)
         ports = []
         while len(ports) < 3 * n:
             p = harness.free_port()
@@ -79,7 +89,7 @@ class GossipCluster:
                    "--probe-timeout", str(TIMEOUT_MS),
                    "--suspicion-mult", str(SUSPICION),
                    "--pushpull-interval", "2000",
-                   "--forward-timeout", "500"))
+                   "--forward-timeout", "500") + self.extra)
 
     def __enter__(self):
         harness.Servers(*self.nodes).__enter__()
@@ -239,53 +249,237 @@ def graceful_leave():
         os.unlink(kf)
 
 
-def purged(port):
+def dp_stat(port, name):
     with harness.Conn(port) as c:
         c.send(b"stats dataplane\r\n")
         while True:
             line = c.readline()
             if line == b"END\r\n":
-                harness.fail("no dp_purged in stats dataplane")
+                harness.fail("no %s in stats dataplane" % name)
             w = line.split()
-            if w[1] == b"dp_purged":
+            if w[1] == name.encode():
                 c.read_until(b"END\r\n")
                 return int(w[2])
 
 
+def held_here(port, key):
+    """Whether node port's own shard holds key (asked as a forwarding
+    peer, so that nothing is forwarded on or fetched)."""
+    with harness.Conn(port) as c:
+        c.send(b"MEMLANE-FORWARD 1\r\nget %s\r\nmn\r\n" % key.encode())
+        return c.read_until(b"MN\r\n").startswith(b"VALUE")
+
+
+def flap(cl, window):
+    """Node 0 owns some f: keys, drains (node 1..2 own them), writes go
+    there, then node 0 takes them back. Returns (keys, client)."""
+    servers = ",".join(cl.addr(i) for i in range(3))
+    owners = ketama_owners(servers, "f:", 200)
+    mine = [k for k in range(200) if owners[k] == 0]
+    check(len(mine) > 20, "node 0 owns keys")
+    c = Client(("127.0.0.1", cl.ports[1]), timeout=5, default_noreply=False)
+    for k in mine:
+        check(c.set("f:%d" % k, b"old"), "set f:%d" % k)
+    ctl(cl.admin[0], "drain")
+    wait_for("node 0 owns nothing on every ring",
+             lambda: all(cl.ring(i)[cl.addr(0)] == 0 for i in range(3)), 5)
+    if window:
+        # the previous owner keeps what it lost for the window
+        time.sleep(0.5)
+        check(all(held_here(cl.ports[0], "f:%d" % k) for k in mine),
+              "node 0 keeps what it lost for the hand-off window")
+    else:
+        wait_for("node 0 dropped what it lost",
+                 lambda: dp_stat(cl.ports[0], "dp_purged") >= len(mine), 5)
+    for k in mine:
+        check(c.set("f:%d" % k, b"new"), "set f:%d at B" % k)
+    ctl(cl.admin[0], "weight", "1")
+    wait_for("node 0 owns keys again on every ring",
+             lambda: all(cl.ring(i)[cl.addr(0)] > 0 for i in range(3)), 5)
+    return mine, c
+
+
 def no_stale_read_after_a_flap():
     """A owns k, then B (A drains), then A again: what was written at
-    B is never shadowed by A's older copy. A drops what it no longer owns
-    when the ring takes it away, so k reads as B's value or as a miss."""
+    B is never shadowed by A's older copy. Without a hand-off window A
+    drops what it no longer owns at once, so k reads as B's value or as
+    a miss."""
     kf = key_file()
     try:
-        with GossipCluster(kf) as cl:
+        with GossipCluster(kf, extra=("--handoff-window", "0")) as cl:
             wait_for("every node alive everywhere",
                      lambda: all_alive(cl, range(3)), 10)
-            servers = ",".join(cl.addr(i) for i in range(3))
-            owners = ketama_owners(servers, "f:", 200)
-            mine = [k for k in range(200) if owners[k] == 0]
-            check(len(mine) > 20, "node 0 owns keys")
-            c = Client(("127.0.0.1", cl.ports[1]), timeout=5,
-                       default_noreply=False)
-            for k in mine:
-                check(c.set("f:%d" % k, b"old"), "set f:%d" % k)
-            ctl(cl.admin[0], "drain")
-            wait_for("node 0 owns nothing on every ring",
-                     lambda: all(cl.ring(i)[cl.addr(0)] == 0
-                                 for i in range(3)), 5)
-            wait_for("node 0 dropped what it lost",
-                     lambda: purged(cl.ports[0]) >= len(mine), 5)
-            for k in mine:
-                check(c.set("f:%d" % k, b"new"), "set f:%d at B" % k)
-            ctl(cl.admin[0], "weight", "1")
-            wait_for("node 0 owns keys again on every ring",
-                     lambda: all(cl.ring(i)[cl.addr(0)] > 0
-                                 for i in range(3)), 5)
+            mine, c = flap(cl, 0)
             for k in mine:
                 got = c.get("f:%d" % k)
                 check(got in (b"new", None), "f:%d after A, B, A: %r"
                       % (k, got))
                 check(got != b"old", "A's older copy shadows B's")
+            c.close()
+    finally:
+        os.unlink(kf)
+
+
+def flap_within_the_window():
+    """The same flap inside the hand-off window: A still holds its old
+    copies when the keys come back, and never serves them (the gate of
+    ranges gained drops them); B, which lost the keys, offers A its
+    digest, and A fetches B's values. Every read is B's value."""
+    kf = key_file()
+    try:
+        with GossipCluster(kf) as cl:
+            wait_for("every node alive everywhere",
+                     lambda: all_alive(cl, range(3)), 10)
+            mine, c = flap(cl, 30)
+            wait_for("node 0 holds its previous owners' digests",
+                     lambda: dp_stat(cl.ports[0], "dp_handoff_offers") >= 1,
+                     5)
+            # a delete at the new owner is final: the key, not fetched
+            # before, is not fetched back
+            gone = mine.pop()
+            check(c.delete("f:%d" % gone), "delete at the new owner")
+            check(c.get("f:%d" % gone) is None,
+                  "a deleted key is not fetched back")
+            for k in mine:
+                got = c.get("f:%d" % k)
+                check(got == b"new", "f:%d after A, B, A: %r" % (k, got))
+            check(dp_stat(cl.ports[0], "dp_handoff_fetched") >= len(mine),
+                  "node 0 fetched the keys from their previous owners")
+            wait_for("node 0 dropped its older copies",
+                     lambda: dp_stat(cl.ports[0], "dp_purged") >= len(mine),
+                     5)
+            # fetched once: read again, nothing more is fetched
+            before = dp_stat(cl.ports[0], "dp_handoff_fetches")
+            for k in mine:
+                check(c.get("f:%d" % k) == b"new", "f:%d again" % k)
+            check(dp_stat(cl.ports[0], "dp_handoff_fetches") == before,
+                  "a key is fetched once")
+            c.close()
+    finally:
+        os.unlink(kf)
+
+
+def fourth_node_joins_under_load():
+    """The hand-off benchmark's join, short: the hit ratio with hand-off
+    is at least the hit ratio without, and keys were fetched."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), "..", "..", "bench"))
+    import compare_handoff
+
+    class Args:
+        memlaned = harness.memlaned_path()
+        keys, rate, seed, seconds = 5000, 2000, 7, 6
+
+    res = {}
+    with tempfile.TemporaryFile() as log:
+        for label, window in (("with", 30), ("without", 0)):
+            try:
+                res[label] = compare_handoff.run_one(Args, "join", window,
+                                                     log)
+            except RuntimeError as e:
+                log.seek(0)
+                harness.fail("%s hand-off: %s\n%s" % (
+                    label, e, log.read().decode(errors="replace")[-2000:]))
+    w, wo = res["with"], res["without"]
+    mw = sum(w["per_second"]) / len(w["per_second"])
+    mo = sum(wo["per_second"]) / len(wo["per_second"])
+    print("  hit ratio after the join: %.3f with hand-off, %.3f without; "
+          "%d of %d fetched" % (mw, mo, w["stats"]["dp_handoff_fetched"],
+                                w["stats"]["dp_handoff_fetches"]))
+    check(mw >= mo, "with hand-off %.3f < without %.3f" % (mw, mo))
+    check(w["stats"]["dp_handoff_fetched"] > 0,
+          "the new node fetched keys from their previous owners")
+    check(wo["stats"]["dp_handoff_fetches"] == 0,
+          "without a window nothing is fetched")
+
+
+def digest_frame(key, port, ranges, bloom, sent_ms=None):
+    """A hand-off digest (control/ctl_handoff.c) from gossip port port."""
+    sent = int(time.time() * 1000) if sent_ms is None else sent_ms
+    body = (b"MLHO\x01\x00\x00\x00" + struct.pack("<Q", sent) +
+            socket.inet_aton("127.0.0.1") +
+            struct.pack("<HHQI", port, 0, 1, len(ranges)) +
+            b"".join(struct.pack("<II", lo, hi) for lo, hi in ranges) +
+            struct.pack("<I", len(bloom)) + bloom)
+    body += hmac.new(key, body, hashlib.sha256).digest()
+    return struct.pack("<I", len(body) | 0x80000000) + body
+
+
+def send_digest(port, data, close_after=None):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data if close_after is None else data[:close_after])
+        if close_after is not None:
+            return
+        try:
+            s.recv(1)  # the node closes once it has read it
+        except OSError:
+            pass
+
+
+def bad_digests():
+    kf = key_file()
+    with open(kf, "rb") as f:
+        key = f.read()
+    try:
+        with GossipCluster(kf) as cl:
+            wait_for("every node alive everywhere",
+                     lambda: all_alive(cl, range(3)), 10)
+            url = ("http://127.0.0.1:%d/v1/digest?lo=0&hi=4294967295"
+                   "&format=binary" % cl.admin[1])
+            with urllib.request.urlopen(url, timeout=5) as r:
+                bloom = r.read()
+            g0, g1 = cl.gossip[0], cl.gossip[1]
+            ranges = [(0, 1 << 31)]
+
+            def counts():
+                h = ctl_json(cl.admin[0], "stats")["gossip"]["handoff"]
+                return (h["received"], h["dropped"],
+                        dp_stat(cl.ports[0], "dp_handoff_offers"))
+
+            def after(what, want):
+                wait_for(what, lambda: counts() == want, 3)
+
+            rx, dropped, offers = counts()
+            good = digest_frame(key, g1, ranges, bloom)
+            send_digest(g0, good)
+            after("a good digest is taken", (rx + 1, dropped, offers + 1))
+            send_digest(g0, good)
+            after("a replayed one is dropped", (rx + 1, dropped + 1,
+                                                 offers + 1))
+            forged = bytearray(digest_frame(key, g1, ranges, bloom))
+            forged[-1] ^= 1
+            send_digest(g0, bytes(forged))
+            after("a forged one is dropped", (rx + 1, dropped + 2,
+                                               offers + 1))
+            other = digest_frame(os.urandom(32), g1, ranges, bloom)
+            send_digest(g0, other)
+            after("one signed with another key is dropped",
+                  (rx + 1, dropped + 3, offers + 1))
+            stranger = digest_frame(key, 1, ranges, bloom)
+            send_digest(g0, stranger)
+            after("one from no member is dropped",
+                  (rx + 1, dropped + 4, offers + 1))
+            old = digest_frame(key, g1, ranges, bloom,
+                               int(time.time() * 1000) - 120000)
+            send_digest(g0, old)
+            after("one from two minutes ago is dropped",
+                  (rx + 1, dropped + 5, offers + 1))
+            send_digest(g0, digest_frame(key, g1, ranges, bloom),
+                        close_after=100)
+            after("a truncated one is dropped",
+                  (rx + 1, dropped + 6, offers + 1))
+            send_digest(g0, struct.pack("<I", 0x80000000 | (100 << 20)) +
+                        b"x" * 64)
+            after("an oversized one is dropped",
+                  (rx + 1, dropped + 7, offers + 1))
+            bad_ranges = digest_frame(key, g1, [(10, 5)], bloom)
+            send_digest(g0, bad_ranges)
+            after("one with bad ranges is dropped",
+                  (rx + 1, dropped + 8, offers + 1))
+            check(all_alive(cl, range(3)), "membership is as it was")
+            c = Client(("127.0.0.1", cl.ports[0]), timeout=5)
+            check(c.set("after-digests", b"x") and
+                  c.get("after-digests") == b"x", "node 0 still serves")
             c.close()
     finally:
         os.unlink(kf)
@@ -409,5 +603,7 @@ if __name__ == "__main__":
     if harness.target_is_memcached():
         sys.exit(harness.SKIP)
     harness.run_checks([join_detect_rejoin, graceful_leave,
-                        no_stale_read_after_a_flap, bad_datagrams,
+                        no_stale_read_after_a_flap, flap_within_the_window,
+                        fourth_node_joins_under_load, bad_digests,
+                        bad_datagrams,
                         refused_off_loopback])
