@@ -340,6 +340,14 @@ def flap_within_the_window():
             check(c.delete("f:%d" % gone), "delete at the new owner")
             check(c.get("f:%d" % gone) is None,
                   "a deleted key is not fetched back")
+            # a value written at the new owner wins over the previous
+            # owner's, fetched or not
+            newest = mine.pop()
+            check(c.set("f:%d" % newest, b"newest"), "set at the new owner")
+            check(c.get("f:%d" % newest) == b"newest",
+                  "the new owner's own write wins")
+            check(c.add("f:%d" % mine[-1], b"added", noreply=False) is False,
+                  "add of a key the previous owner holds is not stored")
             for k in mine:
                 got = c.get("f:%d" % k)
                 check(got == b"new", "f:%d after A, B, A: %r" % (k, got))
