@@ -25,17 +25,6 @@
 #include "common.h"
 #include "proto_internal.h"
 
-/* What we answer to "version" and in stats. The golden transcripts of
- * memcached 1.6.18 are compared with the version normalised. */
-#define PROC_VERSION "1.6.18-memlane-" MEMLANE_VERSION
-
-/* memcached: exptimes up to 30 days are relative, larger ones absolute. */
-#define REALTIME_MAXDELTA (60 * 60 * 24 * 30)
-
-/* An exptime that is already in the past for any clock: the item is
- * stored (it replaces the old value) but is never seen. */
-#define EXPTIME_PAST 1u
-
 /* Room for any reply line apart from its data block. The longest is a
  * meta line: a base64 key (336 bytes), an opaque (32) and a dozen
  * numbers. */
@@ -212,32 +201,6 @@ static size_t mc_item_size(uint32_t klen, uint32_t vlen, uint32_t flags)
 {
 	return MC_ITEM_HDR + klen + 1 + (size_t)vlen + 2 + (flags ? 4 : 0) +
 	       MC_ITEM_CAS;
-}
-
-static inline struct cache_shard *shard_of(const struct proto_node *n,
-					   uint64_t hv)
-{
-	return n->shards[ml_hash_core(hv, n->nshards)];
-}
-
-/*
- * An exptime as sent (memcached's rules) to the store's absolute unix
- * seconds: 0 never expires, a negative one has already expired, up to 30
- * days is relative to now, anything larger is a unix time (expired if it
- * is not in the future).
- */
-static uint32_t exptime_abs(const struct proto_node *n, int64_t exptime)
-{
-	if (exptime == 0)
-		return 0;
-	if (exptime < 0)
-		return EXPTIME_PAST;
-	if (exptime > REALTIME_MAXDELTA) {
-		if (exptime <= n->now)
-			return EXPTIME_PAST;
-		return exptime > UINT32_MAX ? UINT32_MAX : (uint32_t)exptime;
-	}
-	return n->now + (uint32_t)exptime;
 }
 
 struct proto_node *proto_node_create(const struct proto_node_params *p)
@@ -626,15 +589,6 @@ static const char err_too_large[] =
 static const char err_no_memory[] =
 	"SERVER_ERROR out of memory storing object\r\n";
 
-/* Stores for set/add/replace/append/prepend/cas and for ms: the store's
- * answer, with the memcached quirks the store cannot know of. */
-struct store_op {
-	struct cache_store st;
-	bool cas_cmd;  /* cas semantics: missing is NOT_FOUND */
-	bool drop_old; /* on a failed store the old value goes (set, ms) */
-	bool joined;   /* out: the joined value of an append did not fit */
-};
-
 /*
  * When an item cannot be stored, memcached answers differently for the
  * new data and for the joined value of an append or prepend: data too
@@ -653,8 +607,8 @@ static bool store_joined_failed(const struct proto_node *n,
 	       mc_item_size(op->st.klen, op->st.vlen, op->st.flags) <= max;
 }
 
-static int store_run(struct proto_node *n, struct store_op *op,
-		     struct cache_item *out)
+int proto_store_run(struct proto_node *n, struct store_op *op,
+		    struct cache_item *out)
 {
 	struct cache_shard *s = shard_of(n, op->st.hv);
 	int rc;
@@ -747,7 +701,7 @@ static int do_store(struct proto_node *n, const char *buf,
 		op.cas_cmd = true;
 		break;
 	}
-	rc = store_run(n, &op, NULL);
+	rc = proto_store_run(n, &op, NULL);
 	switch (rc) {
 	case 0:
 		return REPLY(out, req, "STORED\r\n");
@@ -804,12 +758,10 @@ static int do_arith(struct proto_node *n, const char *buf,
 	int rc;
 
 	rc = cache_arith(shard_of(n, req->hv), &a, &v, NULL);
+	if (rc == 0 || rc == -ENOENT)
+		count_arith(n, incr, rc == 0);
 	switch (rc) {
 	case 0:
-		if (incr)
-			n->c.incr_hits++;
-		else
-			n->c.decr_hits++;
 		if (req->noreply)
 			return 0;
 		p = out_begin(out, 24);
@@ -820,10 +772,6 @@ static int do_arith(struct proto_node *n, const char *buf,
 		out_end(out, p);
 		return 0;
 	case -ENOENT:
-		if (incr)
-			n->c.incr_misses++;
-		else
-			n->c.decr_misses++;
 		return REPLY(out, req, "NOT_FOUND\r\n");
 	case -EINVAL:
 		return REPLY(out, req,
@@ -859,8 +807,8 @@ static int do_touch(struct proto_node *n, const char *buf,
  * flush_all replaces a pending one. An absolute time in the past flushes
  * now.
  */
-static int do_flush_all(struct proto_node *n, const struct proto_req *req,
-			struct proto_out *out)
+int proto_do_flush_all(struct proto_node *n, const struct proto_req *req,
+		       struct proto_out *out)
 {
 	int64_t delay = req->has_num ? (int64_t)req->num : 0;
 	uint32_t at;
@@ -1181,7 +1129,7 @@ static int do_ms(struct proto_node *n, const char *buf,
 			op.st.invalidate = HAS(req, 'I');
 		}
 	}
-	rc = store_run(n, &op, &it);
+	rc = proto_store_run(n, &op, &it);
 	switch (rc) {
 	case 0:
 		cas = it.cas;
@@ -2023,8 +1971,8 @@ static int stats_cores(struct proto_node *n, struct proto_out *out)
 
 /* stats [group]: memcached reads only the first word; an unknown group
  * is an ERROR. */
-static int do_stats(struct proto_node *n, const char *buf,
-		    const struct proto_req *req, struct proto_out *out)
+int proto_do_stats(struct proto_node *n, const char *buf,
+		   const struct proto_req *req, struct proto_out *out)
 {
 	const char *args = buf + req->args_off;
 	const char *w;
@@ -2101,14 +2049,14 @@ static int dispatch(struct proto_node *n, const char *buf,
 	case PROTO_TOUCH:
 		return do_touch(n, buf, req, out);
 	case PROTO_FLUSH_ALL:
-		return do_flush_all(n, req, out);
+		return proto_do_flush_all(n, req, out);
 	case PROTO_VERSION:
 		return OUT_LIT(out, "VERSION " PROC_VERSION "\r\n");
 	case PROTO_VERBOSITY:
 		n->verbosity = (unsigned)ML_MIN(req->num, (uint64_t)UINT32_MAX);
 		return REPLY(out, req, "OK\r\n");
 	case PROTO_STATS:
-		return do_stats(n, buf, req, out);
+		return proto_do_stats(n, buf, req, out);
 	case PROTO_MG:
 		n->c.cmd_meta++;
 		return do_mg(n, buf, req, out);
@@ -2157,6 +2105,8 @@ int proto_execute(struct proto_node *n, const char *buf,
 	size_t start = out->len;
 	int rc;
 
+	if (unlikely(req->binary))
+		return proto_bin_execute(n, buf, req, out);
 	switch (req->cmd) {
 	case PROTO_NONE:
 		return 0;

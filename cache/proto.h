@@ -108,6 +108,20 @@ struct proto_req {
 	uint64_t hv;	 /* hash of the (first) key */
 	const char *err; /* PROTO_ERR: the whole reply, "...\r\n" */
 	struct proto_meta meta;
+	/* a binary-protocol frame (proto_parse_binary()): cmd is how it
+	 * routes (PROTO_SET, PROTO_MG for any other key, PROTO_FLUSH_ALL,
+	 * PROTO_STATS, PROTO_ERR for a frame refused, else PROTO_VERSION),
+	 * noreply says a quiet opcode, and flags, exptime, num (a delta, a
+	 * delay, a level) and the data block are the frame's */
+	bool binary;
+	struct proto_bin {
+		uint8_t op;
+		uint8_t status;	 /* PROTO_ERR: the refusal's */
+		uint32_t opaque; /* as sent, echoed as it came */
+		uint64_t cas;
+		uint64_t initial; /* incr/decr */
+		uint32_t expiry;  /* incr/decr */
+	} bin;
 };
 
 /* Per-connection parser state. Zero it, then set item_size_max. */
@@ -134,6 +148,23 @@ struct proto_parser {
  */
 size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
 		   struct proto_req *req);
+
+/* The first byte of a binary-protocol request (memcached detects the
+ * protocol of a connection from it). */
+#define PROTO_BIN_REQ 0x80
+/* The first byte of a binary-protocol response. */
+#define PROTO_BIN_RES 0x81
+#define PROTO_BIN_HDR 24
+/* As proto_parse(), for memcached's binary protocol (cache/proto_binary.c);
+ * proto_execute() answers its requests in binary. */
+size_t proto_parse_binary(struct proto_parser *ps, char *buf, size_t len,
+			  struct proto_req *req);
+struct proto_out;
+/* Appends a binary response to req saying the request failed for a
+ * reason outside memcached's own (a cluster's: its owner node did not
+ * answer): status 0x86, temporary failure, with the text. 0 or -ENOMEM. */
+int proto_bin_error(struct proto_out *out, const struct proto_req *req,
+		    const char *text, size_t len);
 
 /*
  * Iterates the keys of a retrieval. *pos starts at req->key_off; each call

@@ -9,7 +9,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache.h"
+#include "common.h"
 #include "proto.h"
+
+/* What we answer to "version" and in stats. The golden transcripts of
+ * memcached 1.6.18 are compared with the version normalised. */
+#define PROC_VERSION "1.6.18-memlane-" MEMLANE_VERSION
+
+/* memcached: exptimes up to 30 days are relative, larger ones absolute. */
+#define REALTIME_MAXDELTA (60 * 60 * 24 * 30)
+
+/* An exptime that is already in the past for any clock: the item is
+ * stored (it replaces the old value) but is never seen. */
+#define EXPTIME_PAST 1u
 
 /* Node counters, in memcached's names. */
 struct proc_counters { /* only uint64_t members: summed word by word */
@@ -87,5 +100,82 @@ struct proto_node {
 	int (*transport_stats)(void *arg, struct proto_out *out);
 	void *transport_arg;
 };
+
+static inline struct cache_shard *shard_of(const struct proto_node *n,
+					   uint64_t hv)
+{
+	return n->shards[ml_hash_core(hv, n->nshards)];
+}
+
+/*
+ * An exptime as sent (memcached's rules) to the store's absolute unix
+ * seconds: 0 never expires, a negative one has already expired, up to 30
+ * days is relative to now, anything larger is a unix time (expired if it
+ * is not in the future).
+ */
+static inline uint32_t exptime_abs(const struct proto_node *n, int64_t exptime)
+{
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return EXPTIME_PAST;
+	if (exptime > REALTIME_MAXDELTA) {
+		if (exptime <= n->now)
+			return EXPTIME_PAST;
+		return exptime > UINT32_MAX ? UINT32_MAX : (uint32_t)exptime;
+	}
+	return n->now + (uint32_t)exptime;
+}
+
+/* An incr or decr counted, as memcached counts them. */
+static inline void count_arith(struct proto_node *n, bool incr, bool hit)
+{
+	if (incr)
+		*(hit ? &n->c.incr_hits : &n->c.incr_misses) += 1;
+	else
+		*(hit ? &n->c.decr_hits : &n->c.decr_misses) += 1;
+}
+
+/* Both parsers: the data-block bytes a refused request left to drop
+ * come first, as a request of nothing (0: none are left). */
+static inline size_t parse_swallowed(struct proto_parser *ps, size_t len,
+				     struct proto_req *req)
+{
+	size_t n;
+
+	if (likely(ps->swallow == 0))
+		return 0;
+	n = (size_t)ML_MIN((uint64_t)len, ps->swallow);
+	ps->swallow -= n;
+	req->cmd = PROTO_NONE;
+	req->len = (uint32_t)n;
+	return n;
+}
+
+/* Stores for set/add/replace/append/prepend/cas and for ms: the store's
+ * answer, with the memcached quirks the store cannot know of. */
+struct store_op {
+	struct cache_store st;
+	bool cas_cmd;  /* cas semantics: missing is NOT_FOUND */
+	bool drop_old; /* on a failed store the old value goes (set, ms) */
+	bool joined;   /* out: the joined value of an append did not fit */
+};
+
+/* What the text commands share with the binary ones (proto_binary.c):
+ * a store with memcached's counting and quirks (-errno as cache_store()),
+ * flush_all (req->has_num, req->num: its delay; req->noreply: no "OK"),
+ * and stats (req->args_off and args_len name the group in buf), each
+ * answering in text. */
+int proto_store_run(struct proto_node *n, struct store_op *op,
+		    struct cache_item *out);
+int proto_do_flush_all(struct proto_node *n, const struct proto_req *req,
+		       struct proto_out *out);
+int proto_do_stats(struct proto_node *n, const char *buf,
+		   const struct proto_req *req, struct proto_out *out);
+
+/* The binary protocol (proto_binary.c): a request proto_parse_binary()
+ * made, run. As proto_execute(). */
+int proto_bin_execute(struct proto_node *n, const char *buf,
+		      const struct proto_req *req, struct proto_out *out);
 
 #endif /* MEMLANE_CACHE_PROTO_INTERNAL_H */

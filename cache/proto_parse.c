@@ -19,6 +19,7 @@
 
 #include "cache.h"
 #include "common.h"
+#include "proto_internal.h"
 
 /* The error lines, as memcached words them. */
 static const char err_unknown[] = "ERROR\r\n";
@@ -969,14 +970,8 @@ size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
 
 	memset(req, 0, sizeof(*req));
 
-	if (unlikely(ps->swallow != 0)) {
-		size_t n = (size_t)ML_MIN((uint64_t)len, ps->swallow);
-
-		ps->swallow -= n;
-		req->cmd = PROTO_NONE;
-		req->len = (uint32_t)n;
-		return n;
-	}
+	if (parse_swallowed(ps, len, req))
+		return req->len;
 	if (len == 0)
 		return 0;
 

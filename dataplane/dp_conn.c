@@ -141,6 +141,7 @@ struct dp_conn *dp_conn_new(struct dp_core *c, int fd, bool udp,
 	}
 	k->fd = fd;
 	k->udp = udp;
+	k->binary = false;
 	k->ops = ops;
 	k->ps.item_size_max = (uint32_t)dp_cfg->item_size_max;
 	k->last_rx = dp_now_sec();
@@ -604,8 +605,14 @@ static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
 
 	while (n < AHEAD_MAX && off < k->rlen) {
 		struct proto_req *r = &q[n];
-		size_t got =
-			proto_parse(&k->ps, k->rbuf + off, k->rlen - off, r);
+		/* a forwarding peer sends each request as its client did */
+		bool bin =
+			k->binary || (k->forwarded &&
+				      (uint8_t)k->rbuf[off] == PROTO_BIN_REQ);
+		size_t got = bin ? proto_parse_binary(&k->ps, k->rbuf + off,
+						      k->rlen - off, r)
+				 : proto_parse(&k->ps, k->rbuf + off,
+					       k->rlen - off, r);
 
 		if (got == 0)
 			break;
@@ -632,8 +639,9 @@ static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
 /*
  * A stream's first bytes: a peer's forwarding connection announces
  * itself with DP_FWD_HELLO, and what comes after runs here, never
- * forwarded again. Returns false while the bytes so far could still be
- * the start of one.
+ * forwarded again; a first byte of 0x80 makes the connection binary, as
+ * in memcached. Returns false while the bytes so far could still be the
+ * start of the hello.
  */
 static bool conn_greet(struct dp_core *c, struct dp_conn *k)
 {
@@ -648,6 +656,8 @@ static bool conn_greet(struct dp_core *c, struct dp_conn *k)
 		k->forwarded = true;
 		memmove(k->rbuf, k->rbuf + n, k->rlen - n);
 		k->rlen -= n;
+	} else if (k->rlen && (uint8_t)k->rbuf[0] == PROTO_BIN_REQ) {
+		k->binary = true;
 	}
 	return true;
 }
@@ -742,6 +752,7 @@ struct dp_conn *dp_udp_take(struct dp_core *c, const char *d, size_t n,
 	}
 	memcpy(k->rbuf, d + PROTO_UDP_HDR, n - PROTO_UDP_HDR);
 	k->rlen = n - PROTO_UDP_HDR;
+	k->binary = k->rlen && (uint8_t)k->rbuf[0] == PROTO_BIN_REQ;
 	return k;
 }
 

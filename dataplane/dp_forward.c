@@ -95,9 +95,14 @@ static void fail_one(struct dp_core *c, struct dp_msg *m, const char *why)
 	/* a text noreply gets nothing back, as memcached answers nothing
 	 * to it: an error the client does not read for would be taken as
 	 * the reply of its next request (meta q still shows errors) */
-	if (m->req.noreply && m->req.cmd < PROTO_MG)
+	if (m->req.noreply && m->req.cmd < PROTO_MG && !m->req.binary)
 		n = 0;
-	if (!n) {
+	if (m->req.binary) {
+		/* a binary client gets a binary error, the text after
+		 * "SERVER_ERROR " without its line end */
+		if (proto_bin_error(&m->reply, &m->req, why + 13, n - 15))
+			m->close = true;
+	} else if (!n) {
 		/* nothing to say */
 	} else if (!proto_out_reserve(&m->reply, n)) {
 		memcpy(m->reply.buf, why, n);
@@ -352,6 +357,20 @@ static long reply_unit(const char *p, size_t n, bool *end)
 	size_t line;
 
 	*end = false;
+	if ((uint8_t)p[0] == PROTO_BIN_RES) {
+		/* a binary response: its header says how long it is */
+		size_t whole;
+
+		if (n < PROTO_BIN_HDR)
+			return 0;
+		whole = PROTO_BIN_HDR + ((size_t)(uint8_t)p[8] << 24 |
+					 (size_t)(uint8_t)p[9] << 16 |
+					 (size_t)(uint8_t)p[10] << 8 |
+					 (uint8_t)p[11]);
+		if (whole > 2 * dp_rbuf_max())
+			return -1;
+		return n < whole ? 0 : (long)whole;
+	}
 	if (!nl)
 		return n >= FWD_LINE_MAX ? -1 : 0;
 	line = (size_t)(nl - p) + 1;

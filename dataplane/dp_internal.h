@@ -159,6 +159,7 @@ struct dp_conn {
 	bool greeted;	  /* TCP: its first bytes were looked at */
 	bool forwarded;	  /* a peer's forwarding connection: run, never
 			     forward */
+	bool binary; /* memcached's binary protocol (its first byte said) */
 	const struct dp_conn_ops *ops;
 	struct proto_parser ps;
 	char *rbuf;

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libFuzzer target for the protocol layer: the input is a byte stream from
- * one client connection. It is parsed and executed on a fresh node twice,
- * once whole and once cut in two at a point derived from the input, and
- * these must hold:
+ * one client connection. Its first byte sets the protocol, as memcached's
+ * connections do: 0x80 is the binary protocol, 0x01 (then dropped) is a
+ * forwarding peer's mix, each request binary when its first byte is 0x80
+ * and text otherwise, anything else is text. It is parsed and executed on
+ * a fresh node twice, once whole and once cut in two at a point derived
+ * from the input, and these must hold:
  *
  *   - proto_parse() never consumes more than it was offered, and what it
  *     returns is req->len;
  *   - every offset it reports lies inside the request;
- *   - an error carries a reply line ("" only for a silent close);
+ *   - a text error carries a reply line ("" only for a silent close), a
+ *     binary one a status;
  *   - proto_execute() returns 0, -EPIPE or -ENOMEM, nothing else;
  *   - the same requests come out whole and split (bytes swallowed after
  *     an oversized data block may come in other slices), and the replies
@@ -75,6 +79,7 @@ struct fuzz_pass {
 	char *pend;	 /* bytes not parsed yet */
 	size_t npend;
 	bool closed;
+	enum { MODE_TEXT, MODE_BINARY, MODE_MIXED } mode;
 };
 
 static void fuzz_die(const char *what, size_t a, size_t b)
@@ -93,6 +98,11 @@ static void check_req(const struct proto_req *req, size_t used, size_t avail)
 			 req->len);
 	if (req->cmd >= PROTO_CMD_MAX)
 		fuzz_die("bad command", req->cmd, 0);
+	if (req->cmd == PROTO_ERR && req->binary) {
+		if (!req->bin.status)
+			fuzz_die("binary refusal without a status", 0, 0);
+		return;
+	}
 	if (req->cmd == PROTO_ERR) {
 		size_t n;
 
@@ -188,7 +198,13 @@ static void feed(struct fuzz_pass *p, const uint8_t *data, size_t n)
 		size_t avail = have - off, used, before;
 		int rc;
 
-		used = proto_parse(&p->ps, buf + off, avail, &req);
+		if (p->mode == MODE_BINARY ||
+		    (p->mode == MODE_MIXED && p->ps.swallow == 0 &&
+		     (uint8_t)buf[off] == PROTO_BIN_REQ))
+			used = proto_parse_binary(&p->ps, buf + off, avail,
+						  &req);
+		else
+			used = proto_parse(&p->ps, buf + off, avail, &req);
 		if (!used)
 			break;
 		check_req(&req, used, avail);
@@ -280,7 +296,7 @@ static uint64_t fnv(const uint8_t *d, size_t n)
 
 /*
  * Replies that may differ between two runs of the same bytes: stats
- * report CPU time and the like.
+ * report CPU time and the like (text "stats", or a binary stat frame).
  */
 static bool has_volatile_reply(const uint8_t *d, size_t n)
 {
@@ -289,6 +305,9 @@ static bool has_volatile_reply(const uint8_t *d, size_t n)
 
 	for (i = 0; i + sizeof(word) - 1 <= n; i++)
 		if (!memcmp(d + i, word, sizeof(word) - 1))
+			return true;
+	for (i = 0; i + 1 < n; i++)
+		if (d[i] == PROTO_BIN_REQ && d[i + 1] == 0x10)
 			return true;
 	return false;
 }
@@ -340,17 +359,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t h = fnv(data, size);
-	size_t cut = size ? (size_t)(h % (size + 1)) : 0;
+	uint64_t h;
+	size_t cut;
+	int mode = size && data[0] == PROTO_BIN_REQ ? MODE_BINARY
+		   : size && data[0] == 0x01	    ? MODE_MIXED
+						    : MODE_TEXT;
 
+	if (mode == MODE_MIXED) {
+		data++;
+		size--;
+	}
+	h = fnv(data, size);
+	cut = size ? (size_t)(h % (size + 1)) : 0;
 	pass_start(&whole, node_whole);
+	whole.mode = mode;
 	feed(&whole, data, size);
 
 	pass_start(&split, node_split);
+	split.mode = mode;
 	feed(&split, data, cut);
 	feed(&split, data + cut, size - cut);
 
-	if (has_long_line(data, size)) {
+	if (mode != MODE_BINARY && has_long_line(data, size)) {
 		/* Not compared: the two nodes may differ from here on. */
 		proto_node_free(node_whole);
 		proto_node_free(node_split);

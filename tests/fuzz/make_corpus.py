@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Make the fuzzer's seed corpus from the golden transcripts.
+"""Make the fuzzer's seed corpus from the golden transcripts, text and
+binary (tests/golden/binary/: each binary session's frames as one seed,
+which starts with 0x80 and so runs binary, and again after a 0x01 with
+text requests between them, which runs as a forwarding peer's mix).
 
 Each session's requests (template tokens replaced by fixed values) are run
 together and cut, at step boundaries, into seeds of about SEED_LEN bytes;
@@ -19,6 +22,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRANSCRIPTS = os.path.join(HERE, "..", "golden", "transcripts")
+BINARY = os.path.join(HERE, "..", "golden", "binary")
 CORPUS = os.path.join(HERE, "corpus")
 MAX_LEN = 4096   # keep in step with -max_len in run.sh
 SEED_LEN = 1024
@@ -78,6 +82,25 @@ def steps(path):
     return out
 
 
+def binary_steps(path):
+    """(kind, sent bytes) of every step of a binary transcript."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out, pos = [], data.index(b"\nstep ") + 1
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        kind = data[pos:end].split(b" ")[2]
+        pos = end + 1
+        blocks = []
+        for _ in range(2):
+            end = data.index(b"\n", pos)
+            n = int(data[pos:end].split(b" ")[1])
+            blocks.append(data[end + 1:end + 1 + n])
+            pos = end + 2 + n
+        out.append((kind, blocks[0]))
+    return out
+
+
 def main():
     seeds = set()
     for name in sorted(os.listdir(TRANSCRIPTS)):
@@ -94,6 +117,21 @@ def main():
             run += r
         if run:
             seeds.add(run)
+
+    for name in sorted(os.listdir(BINARY)):
+        if not name.endswith(".btr"):
+            continue
+        bin_run, mixed = b"", b"\x01"
+        for kind, sent in binary_steps(os.path.join(BINARY, name)):
+            if len(sent) > MAX_LEN:
+                continue
+            if kind == b"bin" and len(bin_run) + len(sent) <= SEED_LEN:
+                bin_run += sent
+            if len(mixed) + len(sent) + 6 <= SEED_LEN:
+                mixed += sent + b"mn\r\n"
+        for seed in (bin_run, mixed):
+            if len(seed) > 1:
+                seeds.add(seed)
 
     os.makedirs(CORPUS, exist_ok=True)
     for f in os.listdir(CORPUS):

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""memcached's binary protocol against real clients:
+
+  - memccapable -b (libmemcached-tools): every binary check passes on
+    memlaned (-t 2), as it passes on the memcached beside it;
+  - a binary client of one node of a cluster (--peers): its quiet
+    pipeline of sets and gets for keys the other node owns is forwarded
+    in binary and answered in order, ending at its noop;
+  - a value set over binary reads back over text and meta on the owner,
+    and a text set reads back over binary.
+
+(libmemcached's own binary mode runs in dataplane_libmemcached; the
+replies byte for byte in cache_golden_binary.)
+"""
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+sys.dont_write_bytecode = True
+
+import harness  # noqa: E402
+from harness import check
+
+GET, SET, GETQ, NOOP = 0x00, 0x01, 0x09, 0x0a
+
+
+def frame(op, key=b"", value=b"", extras=b"", opaque=0):
+    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
+                       len(key) + len(extras) + len(value), opaque,
+                       0) + extras + key + value
+
+
+def responses(sock, until_opaque):
+    """Binary responses up to and including the noop of that opaque."""
+    buf, out = b"", []
+    while True:
+        i = 0
+        while i + 24 <= len(buf):
+            body = struct.unpack(">I", buf[i + 8:i + 12])[0]
+            if i + 24 + body > len(buf):
+                break
+            h = struct.unpack(">BBHBBHIIQ", buf[i:i + 24])
+            out.append((h[1], h[5], h[7], buf[i + 24:i + 24 + body]))
+            i += 24 + body
+            if h[1] == NOOP and h[7] == until_opaque:
+                return out
+        buf = buf[i:]
+        d = sock.recv(1 << 20)
+        if not d:
+            harness.fail("the node closed the connection")
+        buf += d
+
+
+def capable(port):
+    out = subprocess.run(["memccapable", "-h", "127.0.0.1", "-p", str(port),
+                          "-b", "-t", "10"], capture_output=True, text=True,
+                         timeout=120)
+    return out.returncode, out.stdout + out.stderr
+
+
+def memccapable_binary():
+    with harness.Server("memlaned", threads=2) as ml:
+        rc, text = capable(ml.port)
+        print("  memlaned: %s" % text.strip().splitlines()[-1])
+        check(rc == 0 and "All tests passed" in text and "[FAIL]" not in
+              text, "memccapable -b on memlaned:\n%s" % text)
+    port = harness.free_port()
+    argv = ["/usr/bin/memcached", "-p", str(port), "-U", "0", "-l",
+            "127.0.0.1", "-t", "2"]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]
+    mc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    try:
+        harness.wait_for("memcached answers", lambda: _answers(port), 5)
+        rc, text = capable(port)
+        check(rc == 0 and "All tests passed" in text,
+              "memccapable -b on memcached itself:\n%s" % text)
+    finally:
+        mc.kill()
+        mc.wait()
+
+
+def _answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def forwarded_in_binary():
+    ports = [harness.free_port(), harness.free_port()]
+    while ports[1] == ports[0]:
+        ports[1] = harness.free_port()
+    peers = ",".join("127.0.0.1:%d" % p for p in ports)
+    nodes = [harness.Server("memlaned", threads=2, port=p,
+                            extra=("--peers", peers, "--self",
+                                   "127.0.0.1:%d" % p, "--admin", "off"))
+             for p in ports]
+    with harness.Servers(*nodes):
+        n = 200
+        with socket.create_connection(("127.0.0.1", ports[0]), 5) as s:
+            s.sendall(b"".join(
+                frame(SET, b"b:%d" % i, b"v%d" % i,
+                      struct.pack(">II", i, 0), opaque=i)
+                for i in range(n)) + frame(NOOP, opaque=0xfffe))
+            got = responses(s, 0xfffe)
+            check(len(got) == n + 1 and
+                  all(g[0] == SET and g[1] == 0 and g[2] == i
+                      for i, g in enumerate(got[:n])),
+                  "every set answered in order: %r" % (got[:3],))
+            # quiet gets: hits only, in order, the misses silent
+            s.sendall(b"".join(frame(GETQ, b"b:%d" % i, opaque=i)
+                               for i in range(n + 50)) +
+                      frame(NOOP, opaque=0xffff))
+            got = responses(s, 0xffff)
+            check(len(got) == n + 1, "%d hits and the noop, not %d"
+                  % (n, len(got) - 1))
+            for i, (op, st, opq, body) in enumerate(got[:n]):
+                check(op == GETQ and st == 0 and opq == i and
+                      body == struct.pack(">I", i) + b"v%d" % i,
+                      "getq b:%d: %r" % (i, (op, st, opq, body)))
+        fwd = int(harness.stats(ports[1], "dataplane")["dp_forwarded_in"])
+        check(fwd > n // 4, "node 1 was forwarded binary requests (%d)"
+              % fwd)
+        # the owner reads them over text and meta; text reads back over
+        # binary
+        with harness.Conn(ports[0]) as c:
+            c.send(b"get b:7\r\nmg b:7 v f\r\nset t:1 9 0 4\r\ntext\r\n")
+            check(c.read_until(b"END\r\n") == b"VALUE b:7 7 2\r\nv7\r\nEND\r\n",
+                  "a binary set read over text")
+            check(c.read_until(b"\r\nv7\r\n") == b"VA 2 f7\r\nv7\r\n",
+                  "and over meta")
+            check(c.readline() == b"STORED\r\n", "a text set")
+        with socket.create_connection(("127.0.0.1", ports[1]), 5) as s:
+            s.sendall(frame(GET, b"t:1", opaque=1) + frame(NOOP, opaque=2))
+            got = responses(s, 2)
+            check(got[0] == (GET, 0, 1, struct.pack(">I", 9) + b"text"),
+                  "a text set read over binary, from the other node: %r"
+                  % (got[0],))
+
+
+if __name__ == "__main__":
+    if harness.target_is_memcached():
+        sys.exit(harness.SKIP)
+    harness.run_checks([memccapable_binary, forwarded_in_binary])
