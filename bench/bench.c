@@ -38,6 +38,8 @@ static const struct bench_cmd bench_cmds[] = {
 	 "membership in the simulator: detection, false "
 	 "positives, traffic, convergence",
 	 bench_gossip_main},
+	{"binary", "memcached's binary protocol under load, at a depth",
+	 bench_binary_main},
 };
 
 static void bench_usage(FILE *f)

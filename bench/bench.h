@@ -23,6 +23,7 @@ int bench_ring_main(int argc, char **argv);
 int bench_bloom_main(int argc, char **argv);
 int bench_cluster_main(int argc, char **argv);
 int bench_gossip_main(int argc, char **argv);
+int bench_binary_main(int argc, char **argv);
 
 /* ------------------------------------------------------------------------
  * Shared helpers (bench.c)
