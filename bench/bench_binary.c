@@ -126,8 +126,7 @@ static int take(struct bconn *k)
 	return n;
 }
 
-static int batch(const struct bopts *o, struct bconn *k,
-		 struct bench_rng *rng)
+static int batch(const struct bopts *o, struct bconn *k, struct bench_rng *rng)
 {
 	static __thread char buf[DEPTH_MAX * (HDR + 8 + KEY_LEN + VAL_LEN)];
 	size_t len = 0;
@@ -202,8 +201,12 @@ int bench_binary_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct bopts o = {.host = "127.0.0.1", .conns = 16, .depth = 1,
-			  .duration = 5, .warmup = 1, .keys = 100000,
+	struct bopts o = {.host = "127.0.0.1",
+			  .conns = 16,
+			  .depth = 1,
+			  .duration = 5,
+			  .warmup = 1,
+			  .keys = 100000,
 			  .get_pct = 90};
 	struct bconn *k;
 	struct pollfd pfd[CONNS_MAX];
@@ -243,7 +246,8 @@ int bench_binary_main(int argc, char **argv)
 			}
 			break;
 		case 'r':
-			if (sscanf(optarg, "%u:%u", &g, &s) != 2 || g + s == 0) {
+			if (sscanf(optarg, "%u:%u", &g, &s) != 2 ||
+			    g + s == 0) {
 				usage(stderr);
 				return 2;
 			}
@@ -271,8 +275,9 @@ int bench_binary_main(int argc, char **argv)
 	for (unsigned i = 0; i < o.conns; i++) {
 		k[i].fd = dial(&o);
 		if (k[i].fd < 0) {
-			fprintf(stderr, "memlane-bench binary: cannot connect "
-					"to %s:%u\n",
+			fprintf(stderr,
+				"memlane-bench binary: cannot connect "
+				"to %s:%u\n",
 				o.host, o.port);
 			goto out;
 		}

@@ -2000,8 +2000,14 @@ int proto_do_stats(struct proto_node *n, const char *buf,
 	if (word_is(w, wlen, "extstore"))
 		return OUT_LIT(out, "END\r\n");
 	/* connections are the transport's; it answers for them */
-	if (word_is(w, wlen, "conns"))
-		return OUT_LIT(out, "END\r\n");
+	if (word_is(w, wlen, "conns")) {
+		int rc = n->transport_conns
+				 ? n->transport_conns(n->transport_conns_arg,
+						      out)
+				 : 0;
+
+		return rc ? rc : OUT_LIT(out, "END\r\n");
+	}
 	if (word_is(w, wlen, "reset")) {
 		stats_reset(n);
 		return OUT_LIT(out, "RESET\r\n");

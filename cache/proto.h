@@ -301,6 +301,11 @@ void proto_node_set_conn_stats(struct proto_node *n,
 void proto_node_set_transport_stats(struct proto_node *n,
 				    int (*fn)(void *arg, struct proto_out *out),
 				    void *arg);
+/* Lets the transport answer "stats conns" (its connections, as memcached
+ * lists them, without the END); without it the group is empty. */
+void proto_node_set_transport_conns(struct proto_node *n,
+				    int (*fn)(void *arg, struct proto_out *out),
+				    void *arg);
 
 /*
  * A node's request counters since it started (stats reset leaves them

@@ -27,3 +27,11 @@ void proto_node_counters(const struct proto_node *n, struct proto_counters *out)
 	out->arith = counter(&c->incr_hits) + counter(&c->incr_misses) +
 		     counter(&c->decr_hits) + counter(&c->decr_misses);
 }
+
+void proto_node_set_transport_conns(struct proto_node *n,
+				    int (*fn)(void *arg, struct proto_out *out),
+				    void *arg)
+{
+	n->transport_conns = fn;
+	n->transport_conns_arg = arg;
+}

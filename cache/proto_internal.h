@@ -99,6 +99,8 @@ struct proto_node {
 	/* the transport's counters: stats dataplane */
 	int (*transport_stats)(void *arg, struct proto_out *out);
 	void *transport_arg;
+	int (*transport_conns)(void *arg, struct proto_out *out);
+	void *transport_conns_arg;
 };
 
 static inline struct cache_shard *shard_of(const struct proto_node *n,

@@ -671,6 +671,7 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 	k->runnable = false;
 	if (!k->greeted && !k->udp && !conn_greet(c, k))
 		return;
+	c->running = k;
 	while (off < k->rlen) {
 		struct proto_req *req;
 
@@ -710,6 +711,7 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 			continue;
 		off += req->len;
 	}
+	c->running = NULL;
 	k->nleft = qn - qh;
 	if (k->nleft && !conn_left(k)) {
 		k->nleft = 0;

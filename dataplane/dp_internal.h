@@ -28,6 +28,7 @@
 #ifndef MEMLANE_DP_INTERNAL_H
 #define MEMLANE_DP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -185,6 +186,9 @@ struct dp_conn {
 	struct proto_req *left;
 	uint32_t nleft;
 	struct dp_conn *prev, *next;
+	/* a TCP connection of the socket backend: its core's list of them,
+	 * which stats conns reads from any core (under tcp_lock) */
+	struct dp_conn *tprev, *tnext;
 	/* a datagram's request id, and where its replies go: a socket
 	 * address, or a packet peer kept with the packet it came in */
 	uint16_t req_id;
@@ -342,6 +346,11 @@ struct dp_core {
 	unsigned udp_pooled;
 	struct dp_sock_core sock;
 	struct dp_pkt_core *pkt;
+	/* its TCP connections, for stats conns: changed by this core at
+	 * accept and close, read by the core that runs stats conns */
+	pthread_mutex_t tcp_lock;
+	struct dp_conn *tcp_first;
+	const struct dp_conn *running; /* whose requests run now */
 	/* the cluster: the ring read at the start of the pass (NULL for a
 	 * node alone), and a forwarding connection per member */
 	const struct ring *ring;
@@ -457,6 +466,9 @@ int dp_stat_str(struct proto_out *out, const char *name, const char *v);
 /* "STAT dp_core<core>_<name> value" */
 int dp_stat_core(struct proto_out *out, unsigned core, const char *name,
 		 uint64_t v);
+/* stats conns: every core's TCP connections and this core's listeners,
+ * as memcached lists them (arg: the core that runs it). */
+int dp_sock_conns(void *arg, struct proto_out *out);
 
 /* Monotonic and wall-clock seconds, coarse. */
 uint64_t dp_now_sec(void);

@@ -386,6 +386,7 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 		c->evfd = -1;
 		c->sock.ep = -1;
 		c->conns.next = c->conns.prev = &c->conns;
+		pthread_mutex_init(&c->tcp_lock, NULL);
 	}
 	for (unsigned i = 0; i < dp_ncores && !rc; i++)
 		rc = core_setup(&dp_cores[i], i, err, errlen);
@@ -403,6 +404,8 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 					     dp_ncores);
 			proto_node_set_transport_stats(dp_cores[i].node,
 						       dp_stats, NULL);
+			proto_node_set_transport_conns(
+				dp_cores[i].node, dp_sock_conns, &dp_cores[i]);
 		}
 		if (config->verbose)
 			fprintf(stderr,

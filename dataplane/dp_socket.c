@@ -149,6 +149,13 @@ static void tcp_accept(struct dp_core *c, int lfd)
 			continue;
 		}
 		c->cs.curr_connections++;
+		pthread_mutex_lock(&c->tcp_lock);
+		k->tprev = NULL;
+		k->tnext = c->tcp_first;
+		if (c->tcp_first)
+			c->tcp_first->tprev = k;
+		c->tcp_first = k;
+		pthread_mutex_unlock(&c->tcp_lock);
 		ev.events = EPOLLIN;
 		ev.data.ptr = k;
 		if (epoll_ctl(c->sock.ep, EPOLL_CTL_ADD, fd, &ev)) {
@@ -156,6 +163,139 @@ static void tcp_accept(struct dp_core *c, int lfd)
 			continue;
 		}
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * stats conns
+ * ---------------------------------------------------------------------- */
+
+struct conn_line {
+	int fd;
+	char kind; /* 'l' listener, 'u' UDP socket, 't' a connection */
+	const char *state;
+	uint64_t idle;
+};
+
+static int conn_line_cmp(const void *a, const void *b)
+{
+	const struct conn_line *x = a, *y = b;
+
+	return x->fd < y->fd ? -1 : x->fd > y->fd;
+}
+
+/* "tcp:1.2.3.4:5" or "tcp6:[::1]:5", as memcached names an address. */
+static void name_addr(const struct sockaddr_storage *sa, const char *proto,
+		      char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+		snprintf(out, n, "%s6:[%s]:%u", proto, ip, port);
+		return;
+	}
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+	}
+	snprintf(out, n, "%s:%s:%u", proto, ip, port);
+}
+
+static int conn_print(struct proto_out *out, const struct conn_line *l)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char addr[96], local[96], line[512];
+	const char *proto = l->kind == 'u' ? "udp" : "tcp";
+	int n = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	if (l->kind == 't')
+		getpeername(l->fd, (struct sockaddr *)&sa, &len);
+	else
+		getsockname(l->fd, (struct sockaddr *)&sa, &len);
+	name_addr(&sa, proto, addr, sizeof(addr));
+	if (l->kind == 'u')
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      "STAT %d:UDP UDP\r\n", l->fd);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "STAT %d:addr %s\r\n",
+		      l->fd, addr);
+	if (l->kind == 't') {
+		len = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		getsockname(l->fd, (struct sockaddr *)&sa, &len);
+		name_addr(&sa, proto, local, sizeof(local));
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      "STAT %d:listen_addr %s\r\n", l->fd, local);
+	}
+	n += snprintf(
+		line + n, sizeof(line) - (size_t)n,
+		"STAT %d:state %s\r\nSTAT %d:secs_since_last_cmd %llu\r\n",
+		l->fd, l->state, l->fd, (unsigned long long)l->idle);
+	if (proto_out_reserve(out, (size_t)n))
+		return -ENOMEM;
+	memcpy(out->buf + out->len, line, (size_t)n);
+	out->len += (size_t)n;
+	return 0;
+}
+
+int dp_sock_conns(void *arg, struct proto_out *out)
+{
+	const struct dp_core *self = arg;
+	uint64_t now = dp_now_sec();
+	size_t n = 0, cap = 64;
+	struct conn_line *l = malloc(sizeof(*l) * cap);
+	int rc = 0;
+
+	if (!l)
+		return -ENOMEM;
+	for (unsigned i = 0; i < self->sock.nl; i++)
+		l[n++] = (struct conn_line){self->sock.lfd[i], 'l',
+					    "conn_listening", 0};
+	for (unsigned i = 0; i < self->sock.nu && n < cap; i++)
+		l[n++] = (struct conn_line){self->sock.ufd[i], 'u', "conn_read",
+					    0};
+	/* every core's list held at once (only this core takes more than
+	 * its own), so that no fd printed can close meanwhile */
+	for (unsigned i = 0; i < dp_ncores; i++)
+		pthread_mutex_lock(&dp_cores[i].tcp_lock);
+	for (unsigned i = 0; i < dp_ncores && !rc; i++) {
+		for (const struct dp_conn *k = dp_cores[i].tcp_first; k;
+		     k = k->tnext) {
+			uint64_t rx =
+				__atomic_load_n(&k->last_rx, __ATOMIC_RELAXED);
+
+			if (n == cap) {
+				struct conn_line *b =
+					realloc(l, sizeof(*l) * cap * 2);
+
+				if (!b) {
+					rc = -ENOMEM;
+					break;
+				}
+				l = b;
+				cap *= 2;
+			}
+			l[n++] = (struct conn_line){k->fd, 't',
+						    k == self->running
+							    ? "conn_parse_cmd"
+							    : "conn_read",
+						    now > rx ? now - rx : 0};
+		}
+	}
+	qsort(l, n, sizeof(*l), conn_line_cmp);
+	for (size_t j = 0; j < n && !rc; j++)
+		rc = conn_print(out, &l[j]);
+	for (unsigned i = 0; i < dp_ncores; i++)
+		pthread_mutex_unlock(&dp_cores[i].tcp_lock);
+	free(l);
+	return rc;
 }
 
 /* Sends the output as one message; an empty one is a bare header whose
@@ -292,7 +432,17 @@ static void tcp_ops_progress(struct dp_core *c, struct dp_conn *k)
 
 static void tcp_closed(struct dp_core *c, struct dp_conn *k)
 {
+	/* out of stats conns' sight before its fd can be reused */
+	pthread_mutex_lock(&c->tcp_lock);
+	if (k->tprev)
+		k->tprev->tnext = k->tnext;
+	else if (c->tcp_first == k)
+		c->tcp_first = k->tnext;
+	if (k->tnext)
+		k->tnext->tprev = k->tprev;
+	k->tprev = k->tnext = NULL;
 	close(k->fd);
+	pthread_mutex_unlock(&c->tcp_lock);
 	atomic_fetch_sub(&dp_conns_open, 1);
 	c->cs.curr_connections--;
 }

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """memlaned driven by a real client library, pymemcache, and by one
-hand-written meta protocol session with opaques and quiet mode.
+hand-written meta protocol session with opaques and quiet mode; and
+stats conns, which lists the test's own connections as memcached does.
 
 memlaned runs with -t 2, so keys land on both cores. Every call's result
 is checked against what memcached returns for it.
@@ -245,6 +246,55 @@ META_SESSION = [
 ]
 
 
+def stats_conns_lists_own_connections():
+    """Each of the test's connections, on both cores, by its address, with
+    the listener; the one asking is conn_parse_cmd, an idle one conn_read
+    and as idle as it has been; a connection closed is gone."""
+    import socket
+    import time
+
+    with harness.Server("memlaned", threads=2) as srv:
+        idle = [socket.create_connection((harness.HOST, srv.port))
+                for _ in range(4)]
+        for s in idle:
+            s.sendall(b"version\r\n")
+            s.recv(100)
+        time.sleep(1.5)
+        with harness.Conn(srv.port) as c:
+            c.send(b"stats conns\r\n")
+            text = c.read_until(b"END\r\n").decode()
+            own = c.sock.getsockname()
+        by_fd = {}
+        for line in text.splitlines()[:-1]:
+            w = line.split(" ", 2)
+            check(w[0] == "STAT" and ":" in w[1], "a STAT line: %r" % line)
+            fd, name = w[1].split(":", 1)
+            by_fd.setdefault(fd, {})[name] = w[2]
+        peers = {v.get("addr"): v for v in by_fd.values()}
+        for s in idle:
+            a = "tcp:%s:%d" % s.getsockname()
+            check(a in peers, "%s listed: %s" % (a, text))
+            check(peers[a]["state"] == "conn_read" and
+                  int(peers[a]["secs_since_last_cmd"]) >= 1 and
+                  peers[a]["listen_addr"] == "tcp:%s:%d"
+                  % (harness.HOST, srv.port), "idle %s: %r" % (a, peers[a]))
+        me = peers.get("tcp:%s:%d" % own)
+        check(me and me["state"] == "conn_parse_cmd",
+              "the asking connection: %r" % me)
+        check(any(v.get("state") == "conn_listening" and
+                  v.get("addr") == "tcp:%s:%d" % (harness.HOST, srv.port)
+                  for v in by_fd.values()), "the listener is listed")
+        gone = "tcp:%s:%d" % idle[0].getsockname()
+        idle[0].close()
+        time.sleep(0.3)
+        with harness.Conn(srv.port) as c:
+            c.send(b"stats conns\r\n")
+            text = c.read_until(b"END\r\n").decode()
+        check(gone not in text, "a closed connection is gone")
+        for s in idle[1:]:
+            s.close()
+
+
 def meta_session_opaque_quiet():
     with harness.Server("memlaned", threads=2) as srv:
         with srv.connect() as c:
@@ -280,6 +330,7 @@ def meta_session_opaque_quiet():
 
 
 if __name__ == "__main__":
-    harness.run_checks([pymemcache_operations,
+    harness.run_checks([stats_conns_lists_own_connections,
+                        pymemcache_operations,
                         pymemcache_many_keys_two_clients,
                         meta_session_opaque_quiet])
