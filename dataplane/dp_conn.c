@@ -180,7 +180,8 @@ static inline void udp_after(struct dp_core *c, struct dp_conn *k,
 {
 	if (!k->udp)
 		return;
-	if (part == PART_END || (part == PART_NONE && k->out.len))
+	if (part == PART_END || part == PART_BIN ||
+	    (part == PART_NONE && k->out.len))
 		udp_response(c, k);
 	if (flush)
 		k->walked = false;
@@ -521,6 +522,8 @@ static bool keys_one_route(const struct dp_core *c, const struct dp_conn *k,
 static bool handle_request(struct dp_core *c, struct dp_conn *k,
 			   const char *buf, const struct proto_req *req)
 {
+	enum part whole = req->binary ? PART_BIN : PART_NONE;
+
 	/* the mn that ends each forwarded request is not one of its own */
 	c->forwarded_in += k->forwarded && req->cmd != PROTO_MN;
 	switch (req->cmd) {
@@ -541,10 +544,10 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 			return split_run(c, k, buf);
 		}
 		if (req->keys_end == req->key_off) {
-			exec_local(c, k, buf, req, PART_NONE);
+			exec_local(c, k, buf, req, whole);
 			return true;
 		}
-		exec_routed(c, k, buf, req, PART_NONE);
+		exec_routed(c, k, buf, req, whole);
 		return true;
 	case PROTO_SET:
 	case PROTO_ADD:
@@ -561,25 +564,25 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 	case PROTO_MD:
 	case PROTO_MA:
 	case PROTO_ME:
-		exec_routed(c, k, buf, req, PART_NONE);
+		exec_routed(c, k, buf, req, whole);
 		return true;
 	case PROTO_ERR:
 		/* a set or ms too large for the cache drops the key's old
 		 * value, in the shard that owns it */
 		if (req->klen) {
-			exec_routed(c, k, buf, req, PART_NONE);
+			exec_routed(c, k, buf, req, whole);
 			return true;
 		}
-		exec_local(c, k, buf, req, PART_NONE);
+		exec_local(c, k, buf, req, whole);
 		return true;
 	case PROTO_FLUSH_ALL:
 		if (dp_ncores > 1)
 			dp_flush_broadcast(c, buf, req);
-		exec_local(c, k, buf, req, PART_NONE);
+		exec_local(c, k, buf, req, whole);
 		return true;
 	default:
 		/* errors, stats, version, verbosity, mn, quit: this core */
-		exec_local(c, k, buf, req, PART_NONE);
+		exec_local(c, k, buf, req, whole);
 		return true;
 	}
 }

@@ -121,8 +121,10 @@ void dp_msgs_teardown(struct dp_core *c);
 enum { SLOT_WAIT, SLOT_READY };
 
 /* What a request is of its line: all of it, a key of a split retrieval
- * (its reply cut from its END), or the END that closes one. */
-enum part { PART_NONE, PART_FIRST, PART_NEXT, PART_END };
+ * (its reply cut from its END), or the END that closes one; or a binary
+ * frame, whose response is a message of its own even when it is empty
+ * (a quiet miss), as memcached sends it over UDP. */
+enum part { PART_NONE, PART_FIRST, PART_NEXT, PART_END, PART_BIN };
 
 struct dp_slot {
 	uint8_t state;

@@ -7,7 +7,11 @@
     pipeline of sets and gets for keys the other node owns is forwarded
     in binary and answered in order, ending at its noop;
   - a value set over binary reads back over text and meta on the owner,
-    and a text set reads back over binary.
+    and a text set reads back over binary;
+  - binary frames in UDP datagrams, several to a datagram, answered
+    datagram by datagram as memcached answers them (each response a
+    message of its own, a quiet miss a bare header when nothing went out
+    before it), CAS values aside.
 
 (libmemcached's own binary mode runs in dataplane_libmemcached; the
 replies byte for byte in cache_golden_binary.)
@@ -67,20 +71,78 @@ def memccapable_binary():
         print("  memlaned: %s" % text.strip().splitlines()[-1])
         check(rc == 0 and "All tests passed" in text and "[FAIL]" not in
               text, "memccapable -b on memlaned:\n%s" % text)
-    port = harness.free_port()
-    argv = ["/usr/bin/memcached", "-p", str(port), "-U", "0", "-l",
-            "127.0.0.1", "-t", "2"]
-    if os.geteuid() == 0:
-        argv += ["-u", "root"]
-    mc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    mc, port = start_memcached()
     try:
-        harness.wait_for("memcached answers", lambda: _answers(port), 5)
         rc, text = capable(port)
         check(rc == 0 and "All tests passed" in text,
               "memccapable -b on memcached itself:\n%s" % text)
     finally:
         mc.kill()
         mc.wait()
+
+
+def start_memcached(udp=False):
+    port = harness.free_port()
+    argv = ["/usr/bin/memcached", "-p", str(port), "-U",
+            str(port) if udp else "0", "-l", "127.0.0.1", "-t", "2"]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]
+    mc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    harness.wait_for("memcached answers", lambda: _answers(port), 5)
+    return mc, port
+
+
+def udp_exchange(port, bodies):
+    """For each body: the datagrams that came back, with the CAS of each
+    binary response zeroed."""
+    import socket as s_
+    u = s_.socket(s_.AF_INET, s_.SOCK_DGRAM)
+    u.settimeout(0.5)
+    out = []
+    for n, body in enumerate(bodies):
+        u.sendto(struct.pack(">HHHH", n + 1, 0, 1, 0) + body,
+                 ("127.0.0.1", port))
+        got = []
+        try:
+            while True:
+                d, _ = u.recvfrom(65536)
+                d = bytearray(d)
+                if len(d) >= 8 + 24:
+                    d[8 + 16:8 + 24] = bytes(8)
+                got.append(bytes(d))
+        except OSError:
+            pass
+        out.append(got)
+    u.close()
+    return out
+
+
+def udp_binary_like_memcached():
+    def st(key, value):
+        return frame(SET, key, value, struct.pack(">II", 3, 0))
+
+    bodies = [
+        st(b"u1", b"one"),
+        frame(GET, b"u1") + frame(GET, b"nokey"),
+        frame(GETQ, b"a") + frame(GETQ, b"b") + frame(NOOP, opaque=9),
+        frame(0x11, b"u2", b"v", struct.pack(">II", 0, 0)) +
+        frame(GETQ, b"a") + frame(NOOP, opaque=9),
+        frame(GET, b"u1") + frame(GETQ, b"a") + frame(GETQ, b"b"),
+        frame(GETQ, b"a"),
+        frame(0x0c, b"u2") + frame(0x0d, b"nokey") + frame(0x04, b"u2") +
+        frame(GET, b"u2"),
+    ]
+    with harness.Server("memlaned", threads=2, udp=True) as ml:
+        mine = udp_exchange(ml.udp_port, bodies)
+    mc, port = start_memcached(udp=True)
+    try:
+        theirs = udp_exchange(port, bodies)
+    finally:
+        mc.kill()
+        mc.wait()
+    for body, a, b in zip(bodies, mine, theirs):
+        check(a == b, "datagrams for %s:\n memlaned %r\n memcached %r"
+              % (body.hex()[:80], a, b))
 
 
 def _answers(port):
@@ -146,4 +208,5 @@ def forwarded_in_binary():
 if __name__ == "__main__":
     if harness.target_is_memcached():
         sys.exit(harness.SKIP)
-    harness.run_checks([memccapable_binary, forwarded_in_binary])
+    harness.run_checks([memccapable_binary, forwarded_in_binary,
+                        udp_binary_like_memcached])
