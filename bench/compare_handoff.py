@@ -89,8 +89,11 @@ class Cluster:
         self.procs[i] = subprocess.Popen(
             [self.memlaned, "-p", str(p), "-U", "0", "-l", "127.0.0.1",
              "-t", "1", "-m", "64", "--seeds", self.seeds,
-             "--probe-interval", "200", "--probe-timeout", "100",
-             "--suspicion-mult", "2", "--handoff-window", str(self.window)],
+             # LAN-like timers, lenient enough for a loaded machine
+             # (sanitizer builds, tests beside): a false suspicion here
+             # would change the ring under the measurement
+             "--probe-interval", "500", "--probe-timeout", "400",
+             "--suspicion-mult", "4", "--handoff-window", str(self.window)],
             stdout=subprocess.DEVNULL, stderr=self.log)
         wait_port(p)
 
@@ -189,7 +192,7 @@ class Reader:
             self.sets(allk[i:i + 500])
 
 
-def converge(cl, want, among, timeout=15.0):
+def converge(cl, want, among, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if all(cl.members(i) == want for i in among):
@@ -220,7 +223,7 @@ def run_one(args, change, window, log):
             admin(cl.ports[3] + 1000, "/v1/leave", post=True)
             want = 3
         # the clock starts when node 0 routes by the new ring
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while cl.members(0) != want:
             if time.monotonic() > deadline:
                 raise RuntimeError("node 0's ring did not change")
