@@ -197,7 +197,7 @@ static char *put_base64(char *p, const unsigned char *s, size_t n)
  * The node
  * ---------------------------------------------------------------------- */
 
-static size_t mc_item_size(uint32_t klen, uint32_t vlen, uint32_t flags)
+size_t proto_item_size(uint32_t klen, uint32_t vlen, uint32_t flags)
 {
 	return MC_ITEM_HDR + klen + 1 + (size_t)vlen + 2 + (flags ? 4 : 0) +
 	       MC_ITEM_CAS;
@@ -604,7 +604,7 @@ static bool store_joined_failed(const struct proto_node *n,
 	if (op->st.mode != CACHE_APPEND && op->st.mode != CACHE_PREPEND)
 		return false;
 	return rc == -ENOMEM ||
-	       mc_item_size(op->st.klen, op->st.vlen, op->st.flags) <= max;
+	       proto_item_size(op->st.klen, op->st.vlen, op->st.flags) <= max;
 }
 
 int proto_store_run(struct proto_node *n, struct store_op *op,
@@ -1411,7 +1411,7 @@ static int do_me(struct proto_node *n, const char *buf,
 	else
 		p = PUT_LIT(p, " fetch=no");
 	p = PUT_LIT(p, " cls=1 size=");
-	p = put_u64(p, mc_item_size(it.klen, it.vlen, it.flags));
+	p = put_u64(p, proto_item_size(it.klen, it.vlen, it.flags));
 	p = PUT_LIT(p, "\r\n");
 	out_end(out, p);
 	return 0;
@@ -1688,7 +1688,7 @@ static int stats_settings(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "lru_crawler_tocrawl", 0);
 	p = stat_u(p, "tail_repair_time", 0);
 	p = stat_str(p, "flush_enabled", "yes");
-	p = stat_str(p, "dump_enabled", "no");
+	p = stat_str(p, "dump_enabled", "yes");
 	p = stat_str(p, "hash_algorithm", "xxh3");
 	p = stat_str(p, "lru_maintainer_thread", "no");
 	p = stat_str(p, "lru_segmented", "no");
@@ -1992,7 +1992,9 @@ int proto_do_stats(struct proto_node *n, const char *buf,
 	if (word_is(w, wlen, "sizes_enable") ||
 	    word_is(w, wlen, "sizes_disable"))
 		return OUT_LIT(out, "STAT sizes_status disabled\r\n");
-	/* the store cannot be walked (settings say dump_enabled no) */
+	/* a dump is the transport's, streamed from every core over TCP;
+	 * what reaches here (UDP, or arguments it does not take) is
+	 * answered as memcached -X answers it */
 	if (word_is(w, wlen, "cachedump"))
 		return OUT_LIT(out,
 			       "CLIENT_ERROR stats cachedump not allowed\r\n");
@@ -2080,6 +2082,10 @@ static int dispatch(struct proto_node *n, const char *buf,
 		return OUT_LIT(out, "MN\r\n");
 	case PROTO_ME:
 		return do_me(n, buf, req, out);
+	case PROTO_LRU_CRAWLER:
+		/* the dump is the transport's, streamed from every core */
+		return OUT_LIT(out, "SERVER_ERROR key dumps are served over "
+				    "TCP only\r\n");
 	default:
 		return 0;
 	}

@@ -56,6 +56,8 @@ enum proto_cmd {
 	PROTO_MA,
 	PROTO_MN,
 	PROTO_ME,
+	PROTO_LRU_CRAWLER, /* lru_crawler metadump: num 1 for all, hash,
+			    * or class 1; 0 for another class */
 	PROTO_CMD_MAX
 };
 
@@ -159,6 +161,9 @@ size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
  * proto_execute() answers its requests in binary. */
 size_t proto_parse_binary(struct proto_parser *ps, char *buf, size_t len,
 			  struct proto_req *req);
+/* An item's size as memcached reckons it (its metadump's size=). */
+size_t proto_item_size(uint32_t klen, uint32_t vlen, uint32_t flags);
+
 struct proto_out;
 /* Appends a binary response to req saying the request failed for a
  * reason outside memcached's own (a cluster's: its owner node did not

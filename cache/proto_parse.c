@@ -926,6 +926,17 @@ static size_t parse_line(struct parse *pp)
 		if (CMD_IS(ln, "quit"))
 			return done_line(pp, PROTO_QUIT);
 		break;
+	case 'l':
+		/* lru_crawler metadump all|hash|<classes>: memcached's other
+		 * subcommands are not served (ERROR, as an unknown one) */
+		if (CMD_IS(ln, "lru_crawler") && ln->nt == 3 &&
+		    TOK_IS(ln, 1, "metadump")) {
+			pp->req->num = TOK_IS(ln, 2, "all") ||
+				       TOK_IS(ln, 2, "hash") ||
+				       TOK_IS(ln, 2, "1");
+			return done_line(pp, PROTO_LRU_CRAWLER);
+		}
+		break;
 	default:
 		break;
 	}

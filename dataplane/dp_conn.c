@@ -674,6 +674,12 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 	k->runnable = false;
 	if (!k->greeted && !k->udp && !conn_greet(c, k))
 		return;
+	if (k->dumping) {
+		/* nothing else runs until the dump's END */
+		dp_dump_next(c, k);
+		if (k->dumping)
+			return;
+	}
 	c->running = k;
 	while (off < k->rlen) {
 		struct proto_req *req;
@@ -707,6 +713,19 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 		 * before it (a reply brings the connection back here) */
 		if (req->cmd == PROTO_STATS && k->waiting)
 			break;
+		/* a dump streams into the output: it starts once everything
+		 * before it is out there */
+		if (!k->udp && dp_dump_wanted(k->rbuf + off, req)) {
+			if (k->shead != k->stail)
+				break;
+			qh++;
+			k->last_rx = dp_now_sec();
+			dp_dump_start(c, k, k->rbuf + off, req);
+			off += req->len;
+			if (k->dumping)
+				break;
+			continue;
+		}
 		qh++;
 		k->last_rx = dp_now_sec();
 		if (req->cmd != PROTO_NONE &&

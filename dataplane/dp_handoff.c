@@ -209,6 +209,12 @@ unsigned dp_rings_drain(struct dp_core *c)
 				m->kind = MSG_FLUSH_DONE;
 				dp_msg_send(c, m->src, m);
 				break;
+			case MSG_DUMP:
+				dp_dump_batch(c, m);
+				break;
+			case MSG_DUMP_DONE:
+				dp_dump_reply(c, m);
+				break;
 			default: /* MSG_FLUSH_DONE */
 				dp_msg_put(c, m);
 				break;

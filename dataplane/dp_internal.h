@@ -68,7 +68,15 @@ struct bloom;
  * Messages between cores (dp_handoff.c)
  * ---------------------------------------------------------------------- */
 
-enum msg_kind { MSG_REQ, MSG_REPLY, MSG_FLUSH, MSG_FLUSH_DONE, MSG_FETCH };
+enum msg_kind {
+	MSG_REQ,
+	MSG_REPLY,
+	MSG_FLUSH,
+	MSG_FLUSH_DONE,
+	MSG_FETCH,
+	MSG_DUMP,      /* a batch of a key dump, to the shard's core */
+	MSG_DUMP_DONE, /* and back, with its lines */
+};
 
 /* A request on its way to the core that owns its key, and its reply on
  * the way back. */
@@ -163,6 +171,13 @@ struct dp_conn {
 	bool forwarded;	  /* a peer's forwarding connection: run, never
 			     forward */
 	bool binary; /* memcached's binary protocol (its first byte said) */
+	/* a key dump under way (dp_dump.c): the core whose shard it walks
+	 * and where, a batch out, and a cachedump's limit and bytes */
+	bool dumping, dump_inflight, dump_all;
+	uint8_t dump_kind;
+	unsigned dump_core;
+	uint32_t dump_bucket;
+	uint64_t dump_left, dump_bytes;
 	const struct dp_conn_ops *ops;
 	struct proto_parser ps;
 	char *rbuf;
@@ -441,6 +456,16 @@ bool dp_warm_wants(struct dp_core *c, const char *buf,
 void dp_warm_fetch(struct dp_core *c, struct dp_msg *m, unsigned member);
 void dp_warm_done(struct dp_core *c, struct dp_msg *f);
 void dp_warm_drop(struct dp_core *c, struct dp_msg *f);
+
+/* Key dumps (dp_dump.c): whether a request is one; starting it (false:
+ * it is not, or not here); asking for the next batches; a batch on the
+ * shard's core, and its lines back on the connection's. */
+bool dp_dump_wanted(const char *buf, const struct proto_req *req);
+bool dp_dump_start(struct dp_core *c, struct dp_conn *k, const char *buf,
+		   const struct proto_req *req);
+void dp_dump_next(struct dp_core *c, struct dp_conn *k);
+void dp_dump_batch(struct dp_core *c, struct dp_msg *m);
+void dp_dump_reply(struct dp_core *c, struct dp_msg *m);
 
 /* A peer's address, resolved at setup. */
 const struct sockaddr_storage *dp_peer_addr(unsigned member, socklen_t *len);

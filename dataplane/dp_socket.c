@@ -84,8 +84,10 @@ static bool tcp_progress(struct dp_core *c, struct dp_conn *k)
 		dp_conn_close(c, k);
 		return false;
 	}
-	/* input it could run now comes back at once through EPOLLOUT */
-	if (k->runnable && dp_conn_can_take(k))
+	/* input it could run now, or a dump's next batch, comes back at
+	 * once through EPOLLOUT */
+	if ((k->runnable && dp_conn_can_take(k)) ||
+	    (k->dumping && !k->dump_inflight))
 		k->pollout = true;
 	tcp_interest(c, k);
 	return true;

@@ -521,6 +521,28 @@ def exchange_halfclose(port, data, timeout=IO_TIMEOUT):
     return bytes(reply), how
 
 
+def start_memcached(udp=False, threads=2):
+    """A memcached of its own, as it starts by default (both protocols,
+    which Server's -B ascii does not give): (process, port). Stop it by
+    its PID (proc.kill()) when done."""
+    port = free_port()
+    argv = [memcached_path(), "-p", str(port), "-U",
+            str(port) if udp else "0", "-l", HOST, "-t", str(threads)]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+    def answers():
+        try:
+            with socket.create_connection((HOST, port), 0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_for("memcached answers", answers, 5)
+    return proc, port
+
+
 def stats(port, group=None):
     """The `stats [group]` reply as a dict of name -> value (strings)."""
     with Conn(port) as c:

@@ -17,7 +17,6 @@
 replies byte for byte in cache_golden_binary.)
 """
 
-import os
 import socket
 import struct
 import subprocess
@@ -71,7 +70,7 @@ def memccapable_binary():
         print("  memlaned: %s" % text.strip().splitlines()[-1])
         check(rc == 0 and "All tests passed" in text and "[FAIL]" not in
               text, "memccapable -b on memlaned:\n%s" % text)
-    mc, port = start_memcached()
+    mc, port = harness.start_memcached()
     try:
         rc, text = capable(port)
         check(rc == 0 and "All tests passed" in text,
@@ -79,17 +78,6 @@ def memccapable_binary():
     finally:
         mc.kill()
         mc.wait()
-
-
-def start_memcached(udp=False):
-    port = harness.free_port()
-    argv = ["/usr/bin/memcached", "-p", str(port), "-U",
-            str(port) if udp else "0", "-l", "127.0.0.1", "-t", "2"]
-    if os.geteuid() == 0:
-        argv += ["-u", "root"]
-    mc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-    harness.wait_for("memcached answers", lambda: _answers(port), 5)
-    return mc, port
 
 
 def udp_exchange(port, bodies):
@@ -134,7 +122,7 @@ def udp_binary_like_memcached():
     ]
     with harness.Server("memlaned", threads=2, udp=True) as ml:
         mine = udp_exchange(ml.udp_port, bodies)
-    mc, port = start_memcached(udp=True)
+    mc, port = harness.start_memcached(udp=True)
     try:
         theirs = udp_exchange(port, bodies)
     finally:
@@ -143,14 +131,6 @@ def udp_binary_like_memcached():
     for body, a, b in zip(bodies, mine, theirs):
         check(a == b, "datagrams for %s:\n memlaned %r\n memcached %r"
               % (body.hex()[:80], a, b))
-
-
-def _answers(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), 0.5):
-            return True
-    except OSError:
-        return False
 
 
 def forwarded_in_binary():
