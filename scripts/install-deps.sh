@@ -11,7 +11,7 @@ pkgs=(
 	libjemalloc-dev libxxhash-dev libcmocka-dev libssl-dev
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 	memcached libmemcached-dev libmemcached-tools
-	python3 python3-pymemcache python3-prometheus-client
+	python3 python3-pymemcache python3-prometheus-client python3-pylibmc
 	iproute2 iputils-ping ethtool procps valgrind
 )
 

@@ -3,6 +3,8 @@
 
   - memccapable -b (libmemcached-tools): every binary check passes on
     memlaned (-t 2), as it passes on the memcached beside it;
+  - pylibmc (python3-pylibmc) with binary=True: its calls give what
+    they give against memcached, a value it sets reads back over text;
   - a binary client of one node of a cluster (--peers): its quiet
     pipeline of sets and gets for keys the other node owns is forwarded
     in binary and answered in order, ending at its noop;
@@ -133,6 +135,55 @@ def udp_binary_like_memcached():
               % (body.hex()[:80], a, b))
 
 
+def pylibmc_binary():
+    import pylibmc
+
+    def session(port):
+        mc = pylibmc.Client(["127.0.0.1:%d" % port], binary=True,
+                            behaviors={"cas": True})
+
+        def call(name, *args):
+            """What the call returns, or the error it raises."""
+            try:
+                r = getattr(mc, name)(*args)
+                return sorted(r.items()) if isinstance(r, dict) else r
+            except pylibmc.Error as e:
+                return type(e).__name__
+
+        mc.flush_all()
+        out = [call(*c) for c in [
+            ("set", "p:a", b"one"), ("get", "p:a"), ("add", "p:a", b"x"),
+            ("add", "p:b", b"two"), ("replace", "p:none", b"x"),
+            ("append", "p:a", b"+"), ("prepend", "p:a", b"<"),
+            ("get", "p:a"), ("set", "p:n", b"5"), ("incr", "p:n", 1),
+            ("decr", "p:n", 10), ("incr", "p:none", 1),
+            ("get_multi", ["p:a", "p:b", "p:none"]),
+            ("set_multi", {"p:m%d" % i: b"%d" % i for i in range(50)}),
+            ("delete", "p:b"), ("delete", "p:b"), ("touch", "p:a", 100),
+            ("incr", "p:a", 1), ("set", "p:text", b"for text")]]
+        out.append(len(mc.get_multi(["p:m%d" % i for i in range(60)])))
+        v, cas = mc.gets("p:a")
+        out += [v, call("cas", "p:a", b"new", cas),
+                call("cas", "p:a", b"newer", cas), call("get", "p:a")]
+        return out
+
+    with harness.Server("memlaned", threads=2) as ml:
+        mine = session(ml.port)
+        with harness.Conn(ml.port) as c:
+            c.send(b"get p:text\r\n")
+            check(c.read_until(b"END\r\n") ==
+                  b"VALUE p:text 0 8\r\nfor text\r\nEND\r\n",
+                  "pylibmc's binary set read over text")
+    mc, port = harness.start_memcached()
+    try:
+        theirs = session(port)
+    finally:
+        mc.kill()
+        mc.wait()
+    check(mine == theirs, "pylibmc, binary:\n memlaned  %r\n memcached %r"
+          % (mine, theirs))
+
+
 def forwarded_in_binary():
     ports = [harness.free_port(), harness.free_port()]
     while ports[1] == ports[0]:
@@ -188,5 +239,6 @@ def forwarded_in_binary():
 if __name__ == "__main__":
     if harness.target_is_memcached():
         sys.exit(harness.SKIP)
-    harness.run_checks([memccapable_binary, forwarded_in_binary,
+    harness.run_checks([memccapable_binary, pylibmc_binary,
+                        forwarded_in_binary,
                         udp_binary_like_memcached])
