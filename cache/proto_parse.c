@@ -940,6 +940,16 @@ static size_t parse_line(struct parse *pp)
 	default:
 		break;
 	}
+	/* an HTTP request line (any method, its last word HTTP/...): the
+	 * connection closes without a word, memcached's defence against
+	 * cross-protocol requests; a one-letter command is an ERROR */
+	if (ln->nt >= 1 && ln->t[0].len >= 2 && ln->t[ln->nt - 1].len >= 5 &&
+	    memcmp(tok_ptr(ln, ln->nt - 1), "HTTP/", 5) == 0) {
+		size_t n = fail_line(pp, err_close);
+
+		pp->req->close = true;
+		return n;
+	}
 	return fail_line(pp, err_unknown);
 }
 

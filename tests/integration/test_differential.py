@@ -44,6 +44,9 @@ MAX_PROBLEMS = 8         # reported per session and server
 UDP_MAX_REQUEST = 8000   # largest step sent as one datagram
 UDP_STEP_TIMEOUT = 20.0
 QUIT_RE = re.compile(rb"(?:^|\n)quit[ \r\n]")
+# an HTTP request line closes the connection too (memcached's defence
+# against cross-protocol requests): over UDP the datagram goes unanswered
+HTTP_RE = re.compile(rb"(?m)^(?:\S{2,} .*)?HTTP/\S*\r?$")
 
 
 class StepResult:
@@ -117,7 +120,7 @@ def udp_eligible(records, max_request=UDP_MAX_REQUEST):
             continue
         wire = record.expand(record.substitute(r.template, 2 ** 64 - 1,
                                                far))
-        if QUIT_RE.search(wire):
+        if QUIT_RE.search(wire) or HTTP_RE.search(wire):
             continue
         if len(wire) + len(record.SENTINEL) + 8 > max_request:
             continue
