@@ -56,6 +56,14 @@ int bench_rss(pid_t pid, uint64_t *rss);
 #define BENCH_KEY_MIN 12
 void bench_key_format(uint64_t idx, unsigned klen, char *buf);
 
+/* A TCP connection to an IPv4 address, TCP_NODELAY set: the fd, or
+ * -errno (-EINVAL for an address that is not IPv4). */
+int bench_dial(const char *ip, unsigned port);
+/* Writes all n bytes; 0, or -1 when the socket fails. */
+int bench_send_all(int fd, const void *p, size_t n);
+/* qsort() order of uint64_t values. */
+int bench_cmp_u64(const void *a, const void *b);
+
 /* Parse a whole decimal number (an optional k, M or G suffix multiplies
  * by a power of 1000) or a decimal fraction. Return 0, or -EINVAL. */
 int bench_parse_u64(const char *s, uint64_t *out);

@@ -62,45 +62,10 @@ static size_t put_frame(char *p, unsigned op, uint64_t key, bool value)
 	p[9] = (char)(body >> 16);
 	p[10] = (char)(body >> 8);
 	p[11] = (char)body;
-	/* "key:" and 12 decimal digits */
-	memcpy(p + HDR + elen, "key:", 4);
-	for (int i = KEY_LEN - 1; i >= 4; i--, key /= 10)
-		p[HDR + elen + i] = (char)('0' + key % 10);
+	bench_key_format(key, KEY_LEN, p + HDR + elen);
 	if (value)
 		memset(p + HDR + elen + KEY_LEN, 'v', VAL_LEN);
 	return HDR + body;
-}
-
-static int dial(const struct bopts *o)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)o->port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	if (fd < 0 || inet_pton(AF_INET, o->host, &sa.sin_addr) != 1 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Takes whole responses from k->in; returns how many, -1 on a bad one. */
@@ -139,14 +104,7 @@ static int batch(const struct bopts *o, struct bconn *k, struct bench_rng *rng)
 	}
 	k->want = o->depth;
 	k->sent_ns = bench_now_ns();
-	return send_all(k->fd, buf, len);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	return bench_send_all(k->fd, buf, len);
 }
 
 static int preload(const struct bopts *o, struct bconn *k)
@@ -159,7 +117,7 @@ static int preload(const struct bopts *o, struct bconn *k)
 
 		for (; n < 64 && key < o->keys; n++)
 			len += put_frame(buf + len, 0x01, key++, true);
-		if (send_all(k->fd, buf, len))
+		if (bench_send_all(k->fd, buf, len))
 			return -1;
 		while (n) {
 			ssize_t r = recv(k->fd, k->in + k->inlen,
@@ -273,7 +231,7 @@ int bench_binary_main(int argc, char **argv)
 	if (!k || !lat)
 		goto out;
 	for (unsigned i = 0; i < o.conns; i++) {
-		k[i].fd = dial(&o);
+		k[i].fd = bench_dial(o.host, o.port);
 		if (k[i].fd < 0) {
 			fprintf(stderr,
 				"memlane-bench binary: cannot connect "
@@ -340,7 +298,7 @@ int bench_binary_main(int argc, char **argv)
 				break;
 		}
 	}
-	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	qsort(lat, nlat, sizeof(*lat), bench_cmp_u64);
 	{
 		double ops = (double)done / o.duration;
 		double p50 = nlat ? (double)lat[nlat / 2] / 1e3 : 0;

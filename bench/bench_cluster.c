@@ -58,38 +58,6 @@ struct cconn {
 	bool local; /* forward mode: the key is the first server's */
 };
 
-static int dial(const struct ring_member *m)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(m->port)};
-	int fd, one = 1;
-
-	if (inet_pton(AF_INET, m->host, &sa.sin_addr) != 1)
-		return -EINVAL;
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -errno;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Whether the buffer holds a whole reply: a get's ends at END (the values
  * are letters), anything else at its first line. */
 static bool reply_done(const struct cconn *k)
@@ -99,13 +67,6 @@ static bool reply_done(const struct cconn *k)
 	if (!k->get)
 		return true;
 	return k->inlen >= 5 && !memcmp(k->in + k->inlen - 5, "END\r\n", 5);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static double pct(uint64_t *lat, size_t n, double p)
@@ -147,7 +108,7 @@ static int issue(const struct copts *o, const struct ring *r, struct cconn *k,
 	k->inlen = 0;
 	k->busy = (int)s;
 	k->t0 = bench_now_ns();
-	if (send_all(k->fd[s], buf, (size_t)n))
+	if (bench_send_all(k->fd[s], buf, (size_t)n))
 		return -1;
 	return (int)s;
 }
@@ -167,13 +128,13 @@ static int preload(const struct copts *o, const struct ring *r, int *fds)
 			     KEY_LEN, key, o->vlen);
 		memset(buf + n, 'v', o->vlen);
 		memcpy(buf + n + o->vlen, "\r\n", 2);
-		if (send_all(fds[s], buf, (size_t)n + o->vlen + 2))
+		if (bench_send_all(fds[s], buf, (size_t)n + o->vlen + 2))
 			return -1;
 		if (i % 1000 != 999 && i + 1 != o->keys)
 			continue;
 		/* a round trip now and then, so the noreplies have landed */
 		for (unsigned j = 0; j < o->nsrv; j++) {
-			if (send_all(fds[j], "mn\r\n", 4))
+			if (bench_send_all(fds[j], "mn\r\n", 4))
 				return -1;
 			got = 0;
 			while (got < 4) {
@@ -310,8 +271,10 @@ int bench_cluster_main(int argc, char **argv)
 	for (unsigned c = 0; c < o.conns; c++) {
 		conns[c].busy = -1;
 		for (unsigned s = 0; s < o.nsrv; s++) {
-			conns[c].fd[s] =
-				ketama || s == 0 ? dial(&o.srv[s]) : -1;
+			conns[c].fd[s] = ketama || s == 0
+						 ? bench_dial(o.srv[s].host,
+							      o.srv[s].port)
+						 : -1;
 			if ((ketama || s == 0) && conns[c].fd[s] < 0) {
 				fprintf(stderr, "cluster: %s:%u: %s\n",
 					o.srv[s].host, o.srv[s].port,
@@ -324,7 +287,7 @@ int bench_cluster_main(int argc, char **argv)
 		int pre[SERVERS_MAX];
 
 		for (unsigned s = 0; s < o.nsrv; s++)
-			pre[s] = dial(&o.srv[s]);
+			pre[s] = bench_dial(o.srv[s].host, o.srv[s].port);
 		for (unsigned s = 0; s < o.nsrv; s++)
 			if (pre[s] < 0 ||
 			    (s + 1 == o.nsrv && preload(&o, r, pre))) {
@@ -382,8 +345,8 @@ int bench_cluster_main(int argc, char **argv)
 				return 1;
 		}
 	}
-	qsort(lat[0], nlat[0], sizeof(uint64_t), cmp_u64);
-	qsort(lat[1], nlat[1], sizeof(uint64_t), cmp_u64);
+	qsort(lat[0], nlat[0], sizeof(uint64_t), bench_cmp_u64);
+	qsort(lat[1], nlat[1], sizeof(uint64_t), bench_cmp_u64);
 	if (forward) {
 		double l = pct(lat[0], nlat[0], 0.5),
 		       f = pct(lat[1], nlat[1], 0.5);

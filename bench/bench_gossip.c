@@ -55,16 +55,9 @@ static struct sim *make(const struct gopts *o, double loss, unsigned amax)
 	return s;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double pctl(uint64_t *v, unsigned n, double p)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
+	qsort(v, n, sizeof(*v), bench_cmp_u64);
 	return n ? (double)v[(unsigned)(p * (n - 1) + 0.5)] / 1000.0 : 0;
 }
 

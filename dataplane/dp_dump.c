@@ -32,8 +32,8 @@
 enum { DUMP_META = 1, DUMP_CACHE = 2 };
 
 /* The dump a request asks for (0: none), with the cachedump limit. */
-static int dump_kind(const char *buf, const struct proto_req *req,
-		     bool *everything, uint64_t *limit)
+int dp_dump_kind(const char *buf, const struct proto_req *req, bool *everything,
+		 uint64_t *limit)
 {
 	const char *a = buf + req->args_off;
 	unsigned cls = 0, lim = 0;
@@ -238,7 +238,7 @@ bool dp_dump_start(struct dp_core *c, struct dp_conn *k, const char *buf,
 {
 	bool all;
 	uint64_t limit;
-	int kind = dump_kind(buf, req, &all, &limit);
+	int kind = dp_dump_kind(buf, req, &all, &limit);
 
 	if (!kind || k->udp)
 		return false;
@@ -251,12 +251,4 @@ bool dp_dump_start(struct dp_core *c, struct dp_conn *k, const char *buf,
 	k->dump_bytes = 0;
 	dp_dump_next(c, k);
 	return true;
-}
-
-bool dp_dump_wanted(const char *buf, const struct proto_req *req)
-{
-	bool all;
-	uint64_t limit;
-
-	return dump_kind(buf, req, &all, &limit) != 0;
 }

@@ -460,7 +460,17 @@ void dp_warm_drop(struct dp_core *c, struct dp_msg *f);
 /* Key dumps (dp_dump.c): whether a request is one; starting it (false:
  * it is not, or not here); asking for the next batches; a batch on the
  * shard's core, and its lines back on the connection's. */
-bool dp_dump_wanted(const char *buf, const struct proto_req *req);
+int dp_dump_kind(const char *buf, const struct proto_req *req, bool *all,
+		 uint64_t *limit);
+static inline bool dp_dump_wanted(const char *buf, const struct proto_req *req)
+{
+	bool all;
+	uint64_t limit;
+
+	/* every request asks: only two commands can be dumps */
+	return (req->cmd == PROTO_LRU_CRAWLER || req->cmd == PROTO_STATS) &&
+	       dp_dump_kind(buf, req, &all, &limit) != 0;
+}
 bool dp_dump_start(struct dp_core *c, struct dp_conn *k, const char *buf,
 		   const struct proto_req *req);
 void dp_dump_next(struct dp_core *c, struct dp_conn *k);

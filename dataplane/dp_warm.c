@@ -329,6 +329,14 @@ void dp_warm_enter(struct dp_core *c)
 	const struct warm_event *pe =
 		atomic_load_explicit(&purge_event, memory_order_acquire);
 
+	/* the common pass: nothing new since the last, no offer */
+	if ((!ge || ge->gen == atomic_load_explicit(&c->gate_seen,
+						    memory_order_relaxed)) &&
+	    (!pe || pe->gen == atomic_load_explicit(&c->purge_seen,
+						    memory_order_relaxed)) &&
+	    !c->warm && !c->tried &&
+	    !atomic_load_explicit(&offers, memory_order_relaxed))
+		return;
 	c->warm_now = now_ms();
 	if (ge && ge->gen != atomic_load_explicit(&c->gate_seen,
 						  memory_order_relaxed)) {

@@ -27,9 +27,10 @@ Transcript format (tests/golden/binary/<session>.btr):
 import os
 import socket
 import struct
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import record as golden  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "binary")
@@ -179,14 +180,6 @@ SESSIONS = {
 }
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def last_cas(reply, cas):
     i = 0
     while i + 24 <= len(reply):
@@ -240,19 +233,12 @@ def read_text_until_mn(s):
 
 
 def record(name, steps):
-    port = free_port()
-    argv = ["memcached", "-p", str(port), "-U", "0", "-l", "127.0.0.1",
-            "-t", "1", "-m", "64", "-I", "1m"]
-    if os.geteuid() == 0:
-        argv += ["-u", "root"]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    # the text recorder's own memcached, as it starts it
+    mc = golden.Memcached("memcached", {"mem_mb": 64,
+                                        "item_size_max": 1 << 20,
+                                        "no_evict": False})
+    port = mc.port
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         out = [b"memlane-golden-binary 1\n", b"session %s\n" % name.encode()]
         s = None
         cas = 0
@@ -290,8 +276,7 @@ def record(name, steps):
         if s:
             s.close()
     finally:
-        proc.terminate()
-        proc.wait()
+        mc.stop()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, name + ".btr"), "wb") as f:
         f.write(b"".join(out))

@@ -250,16 +250,7 @@ def graceful_leave():
 
 
 def dp_stat(port, name):
-    with harness.Conn(port) as c:
-        c.send(b"stats dataplane\r\n")
-        while True:
-            line = c.readline()
-            if line == b"END\r\n":
-                harness.fail("no %s in stats dataplane" % name)
-            w = line.split()
-            if w[1] == name.encode():
-                c.read_until(b"END\r\n")
-                return int(w[2])
+    return int(harness.stats(port, "dataplane")[name])
 
 
 def held_here(port, key):
