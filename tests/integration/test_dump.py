@@ -65,6 +65,13 @@ def metadump_like_memcached():
         ours = meta_lines(mine)
         check(set(ours) == {"d%%3A%d" % i for i in range(N)},
               "every key once, uri-encoded")
+        by_hash = dump(ml.port, b"lru_crawler metadump hash\r\n")
+        check(meta_lines(by_hash) == ours, "by hash: the same keys")
+        one = dump(ml.port, b"lru_crawler metadump 1\r\n")
+        check(meta_lines(one) == ours, "class 1: the same keys")
+        # memcached 1.6.18 has no mgdump: it is an ERROR there too
+        mg = dump(ml.port, b"lru_crawler mgdump all\r\n", b"\r\n")
+        check(mg == b"ERROR\r\n", "lru_crawler mgdump: %r" % mg)
         other = dump(ml.port, b"lru_crawler metadump 2\r\n")
         check(other == b"END\r\n", "class 2 is empty: %r" % other[:80])
         bad = dump(ml.port, b"lru_crawler metadump\r\n", b"\r\n")
@@ -73,6 +80,8 @@ def metadump_like_memcached():
     try:
         fill(port)
         theirs = meta_lines(dump(port, b"lru_crawler metadump all\r\n"))
+        mg = dump(port, b"lru_crawler mgdump all\r\n", b"\r\n")
+        check(mg == b"ERROR\r\n", "memcached's lru_crawler mgdump: %r" % mg)
     finally:
         mc.kill()
         mc.wait()
