@@ -68,6 +68,10 @@ class Topology:
             for ns, dev, addrs in ((self.srv, self.sdev, server_owns),
                                    (self.cli, self.cdev, [CLIENT_IP])):
                 run("ip", "-n", ns, "link", "set", "lo", "up")
+                # no IPv6 on the link: its neighbour discovery and MLD
+                # frames would land in the bypass path's drop counters
+                run("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                    "net.ipv6.conf.%s.disable_ipv6=1" % dev)
                 for a in addrs:
                     run("ip", "-n", ns, "addr", "add",
                         "%s/%d" % (a, PREFIX), "dev", dev)
