@@ -41,6 +41,10 @@ struct cache_params {
 	uint32_t now;
 	/* memcached's -M: answer out of memory instead of evicting. */
 	bool no_evict;
+	/* memcached's -C: every CAS reads 0 and none matches. */
+	bool no_cas;
+	/* memcached's -L: segments on transparent huge pages. */
+	bool huge_pages;
 };
 
 /* A stored item as seen by a reader. Pointers stay valid until the next
@@ -142,6 +146,11 @@ bool cache_reap_step(struct cache_shard *s, struct cache_walk *w,
 
 /* Drops every item (flush_all). */
 void cache_flush(struct cache_shard *s);
+
+/* memcached's cache_memlimit: a new ceiling, at most the one the shard
+ * was made with and at least two segments (-ERANGE otherwise). Items
+ * held beyond it are evicted as new ones need room. */
+int cache_set_mem_limit(struct cache_shard *s, size_t bytes);
 
 void cache_get_stats(const struct cache_shard *s, struct cache_stats *st);
 

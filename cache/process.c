@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -230,6 +231,9 @@ struct proto_node *proto_node_create(const struct proto_node_params *p)
 	n->now = p->now;
 	n->started = p->now;
 	n->p = *p;
+	n->lru_crawler = p->lru_crawler;
+	n->detail = p->detail_delim != 0;
+	n->slab_automove = 1;
 
 	/* CAS values carry the shard id in their low bits: unique per node */
 	while ((1u << bits) < p->nshards)
@@ -252,6 +256,8 @@ struct proto_node *proto_node_create(const struct proto_node_params *p)
 		.cas_id_bits = bits,
 		.now = p->now,
 		.no_evict = p->no_evict,
+		.no_cas = p->no_cas,
+		.huge_pages = p->huge_pages,
 	};
 	for (i = 0; i < p->nshards; i++) {
 		cp.cas_id = p->cas_id_bits ? p->cas_id : i;
@@ -415,6 +421,7 @@ static void node_conns(const struct proto_node *n, struct proto_conn_stats *sum)
 		sum->rejected_connections += c->rejected_connections;
 		sum->bytes_read += c->bytes_read;
 		sum->bytes_written += c->bytes_written;
+		sum->conn_yields += c->conn_yields;
 	}
 }
 
@@ -813,6 +820,9 @@ int proto_do_flush_all(struct proto_node *n, const struct proto_req *req,
 	int64_t delay = req->has_num ? (int64_t)req->num : 0;
 	uint32_t at;
 
+	if (n->p.no_flush)
+		return REPLY(out, req,
+			     "CLIENT_ERROR flush_all not allowed\r\n");
 	n->c.cmd_flush++;
 	if (delay > 0) {
 		at = exptime_abs(n, delay) - 1;
@@ -1589,7 +1599,7 @@ static int stats_general(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "listen_disabled_num", 0);
 	p = stat_u(p, "time_in_listen_disabled_us", 0);
 	p = stat_u(p, "threads", n->p.threads);
-	p = stat_u(p, "conn_yields", 0);
+	p = stat_u(p, "conn_yields", cs->conn_yields);
 	p = stat_u(p, "hash_power_level", hash_power(st.index_buckets));
 	p = stat_u(p, "hash_bytes",
 		   (st.index_buckets + st.index_overflow) * ML_CACHE_LINE);
@@ -1641,6 +1651,33 @@ static int stats_general(struct proto_node *n, struct proto_out *out)
 	return 0;
 }
 
+/* A setting's string, or what memcached prints for none. */
+static const char *or_null(const char *v, const char *none)
+{
+	return v && *v ? v : none;
+}
+
+static const char *const tls_names[] = {"tlsv1.0", "tlsv1.1", "tlsv1.2",
+					"tlsv1.3"};
+
+/* A number in octal, as memcached prints the umask. */
+static char *stat_o(char *p, const char *name, unsigned v)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%o", v);
+	return stat_str(p, name, buf);
+}
+
+static char *stat_mem(char *p, const char *name, const char *v, size_t len)
+{
+	char buf[8];
+
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return stat_str(p, name, buf);
+}
+
 /*
  * stats settings: memcached 1.6.18's names in its order. Settings of
  * machinery memlane does not have read 0, "no" or NULL.
@@ -1660,35 +1697,38 @@ static int stats_settings(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "verbosity", n->verbosity);
 	p = stat_u(p, "oldest", 0);
 	p = stat_str(p, "evictions", n->p.no_evict ? "off" : "on");
-	p = stat_str(p, "domain_socket", "NULL");
-	p = stat_u(p, "umask", 0);
-	p = stat_str(p, "shutdown_command", "no");
+	p = stat_str(p, "domain_socket",
+		     n->p.domain_socket ? n->p.domain_socket : "NULL");
+	p = stat_o(p, "umask", n->p.umask);
+	p = stat_str(p, "shutdown_command", n->p.shutdown_cmd ? "yes" : "no");
 	p = stat_str(p, "growth_factor", "0.00");
 	p = stat_u(p, "chunk_size", 0);
 	p = stat_u(p, "num_threads", n->p.threads);
 	p = stat_u(p, "num_threads_per_udp", n->p.threads);
-	p = stat_str(p, "stat_key_prefix", ":");
+	p = stat_mem(p, "stat_key_prefix",
+		     n->p.detail_delim ? &n->p.detail_delim : ":", 1);
 	p = stat_str(p, "detail_enabled", n->detail ? "yes" : "no");
-	p = stat_u(p, "reqs_per_event", 0);
-	p = stat_str(p, "cas_enabled", "yes");
-	p = stat_u(p, "tcp_backlog", 0);
-	p = stat_str(p, "binding_protocol", "ascii");
+	p = stat_u(p, "reqs_per_event", n->p.reqs_per_event);
+	p = stat_str(p, "cas_enabled", n->p.no_cas ? "no" : "yes");
+	p = stat_u(p, "tcp_backlog", n->p.tcp_backlog);
+	p = stat_str(p, "binding_protocol",
+		     n->p.binding ? n->p.binding : "auto-negotiate");
 	p = stat_str(p, "auth_enabled_sasl", "no");
-	p = stat_str(p, "auth_enabled_ascii", "no");
+	p = stat_str(p, "auth_enabled_ascii", n->p.auth_ascii ? "yes" : "no");
 	p = stat_u(p, "item_size_max", ism);
-	p = stat_str(p, "maxconns_fast", "no");
-	p = stat_u(p, "hashpower_init", 0);
+	p = stat_str(p, "maxconns_fast", n->p.maxconns_fast ? "yes" : "no");
+	p = stat_u(p, "hashpower_init", n->p.hashpower);
 	p = stat_str(p, "slab_reassign", "no");
-	p = stat_u(p, "slab_automove", 0);
+	p = stat_u(p, "slab_automove", n->slab_automove);
 	p = stat_str(p, "slab_automove_ratio", "0.00");
 	p = stat_u(p, "slab_automove_window", 0);
 	p = stat_u(p, "slab_chunk_max", 0);
-	p = stat_str(p, "lru_crawler", "no");
-	p = stat_u(p, "lru_crawler_sleep", 0);
-	p = stat_u(p, "lru_crawler_tocrawl", 0);
+	p = stat_str(p, "lru_crawler", n->lru_crawler ? "yes" : "no");
+	p = stat_u(p, "lru_crawler_sleep", n->p.lru_crawler_sleep);
+	p = stat_u(p, "lru_crawler_tocrawl", n->p.lru_crawler_tocrawl);
 	p = stat_u(p, "tail_repair_time", 0);
-	p = stat_str(p, "flush_enabled", "yes");
-	p = stat_str(p, "dump_enabled", "yes");
+	p = stat_str(p, "flush_enabled", n->p.no_flush ? "no" : "yes");
+	p = stat_str(p, "dump_enabled", n->p.no_dump ? "no" : "yes");
 	p = stat_str(p, "hash_algorithm", "xxh3");
 	p = stat_str(p, "lru_maintainer_thread", "no");
 	p = stat_str(p, "lru_segmented", "no");
@@ -1698,10 +1738,11 @@ static int stats_settings(struct proto_node *n, struct proto_out *out)
 	p = stat_str(p, "warm_max_factor", "0.00");
 	p = stat_str(p, "temp_lru", "no");
 	p = stat_u(p, "temporary_ttl", 0);
-	p = stat_u(p, "idle_timeout", 0);
-	p = stat_u(p, "watcher_logbuf_size", 0);
-	p = stat_u(p, "worker_logbuf_size", 0);
-	p = stat_u(p, "read_buf_mem_limit", 0);
+	p = stat_u(p, "idle_timeout", n->p.idle_timeout);
+	p = stat_u(p, "watcher_logbuf_size", n->p.watcher_logbuf_kb * 1024ull);
+	p = stat_u(p, "worker_logbuf_size", n->p.worker_logbuf_kb * 1024ull);
+	p = stat_u(p, "read_buf_mem_limit",
+		   n->p.read_buf_mem_mb * 1024ull * 1024);
 	p = stat_str(p, "track_sizes", "no");
 	p = stat_str(p, "inline_ascii_response", "no");
 	p = stat_u(p, "ext_item_size", 0);
@@ -1715,17 +1756,19 @@ static int stats_settings(struct proto_node *n, struct proto_out *out)
 	p = stat_str(p, "ext_max_frag", "0.00");
 	p = stat_str(p, "slab_automove_freeratio", "0.000");
 	p = stat_str(p, "ext_drop_unread", "no");
-	p = stat_str(p, "ssl_enabled", "no");
-	p = stat_str(p, "ssl_chain_cert", "(null)");
-	p = stat_str(p, "ssl_key", "(null)");
-	p = stat_u(p, "ssl_verify_mode", 0);
-	p = stat_u(p, "ssl_keyformat", 0);
-	p = stat_str(p, "ssl_ciphers", "NULL");
-	p = stat_str(p, "ssl_ca_cert", "NULL");
-	p = stat_u(p, "ssl_wbuf_size", 0);
-	p = stat_str(p, "ssl_session_cache", "no");
+	p = stat_str(p, "ssl_enabled", n->p.ssl ? "yes" : "no");
+	p = stat_str(p, "ssl_chain_cert",
+		     or_null(n->p.ssl_chain_cert, "(null)"));
+	p = stat_str(p, "ssl_key", or_null(n->p.ssl_key, "(null)"));
+	p = stat_u(p, "ssl_verify_mode", n->p.ssl_verify_mode);
+	p = stat_u(p, "ssl_keyformat", 1);
+	p = stat_str(p, "ssl_ciphers", or_null(n->p.ssl_ciphers, "NULL"));
+	p = stat_str(p, "ssl_ca_cert", or_null(n->p.ssl_ca_cert, "NULL"));
+	p = stat_u(p, "ssl_wbuf_size", n->p.ssl_wbuf_kb * 1024ull);
+	p = stat_str(p, "ssl_session_cache",
+		     n->p.ssl_session_cache ? "yes" : "no");
 	p = stat_str(p, "ssl_kernel_tls", "no");
-	p = stat_str(p, "ssl_min_version", "none");
+	p = stat_str(p, "ssl_min_version", tls_names[n->p.ssl_min_version & 3]);
 	p = stat_str(p, "num_napi_ids", "(null)");
 	p = stat_str(p, "memory_file", "(null)");
 	p = PUT_LIT(p, "END\r\n");
@@ -2082,7 +2125,11 @@ static int dispatch(struct proto_node *n, const char *buf,
 		return OUT_LIT(out, "MN\r\n");
 	case PROTO_ME:
 		return do_me(n, buf, req, out);
+	case PROTO_ADMIN:
+		return proto_admin_execute(n, buf, req, out);
 	case PROTO_LRU_CRAWLER:
+		if (!proto_dump_allowed(n, req))
+			return proto_admin_execute(n, buf, req, out);
 		/* the dump is the transport's, streamed from every core */
 		return OUT_LIT(out, "SERVER_ERROR key dumps are served over "
 				    "TCP only\r\n");

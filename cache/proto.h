@@ -58,7 +58,19 @@ enum proto_cmd {
 	PROTO_ME,
 	PROTO_LRU_CRAWLER, /* lru_crawler metadump: num 1 for all, hash,
 			    * or class 1; 0 for another class */
+	PROTO_ADMIN,	   /* num: enum proto_admin; args: the words after
+			    * the command's name */
 	PROTO_CMD_MAX
+};
+
+/* memcached's administrative commands (PROTO_ADMIN) */
+enum proto_admin {
+	PROTO_ADMIN_SHUTDOWN,
+	PROTO_ADMIN_MEMLIMIT, /* cache_memlimit: every core takes its share */
+	PROTO_ADMIN_SLABS,
+	PROTO_ADMIN_LRU,
+	PROTO_ADMIN_CRAWLER, /* lru_crawler, but for metadump */
+	PROTO_ADMIN_WATCH,
 };
 
 /* Bit of a meta flag letter in proto_meta.flags: A..Z are bits 0..25,
@@ -125,6 +137,15 @@ struct proto_req {
 		uint32_t expiry;  /* incr/decr */
 	} bin;
 };
+
+/* Whether an administrative command changes what every core holds: the
+ * transport runs it on each core (quietly on all but the asking one). */
+static inline bool proto_admin_fans_out(const struct proto_req *req)
+{
+	return req->cmd == PROTO_ADMIN && (req->num == PROTO_ADMIN_MEMLIMIT ||
+					   req->num == PROTO_ADMIN_CRAWLER ||
+					   req->num == PROTO_ADMIN_SLABS);
+}
 
 /* Per-connection parser state. Zero it, then set item_size_max. */
 struct proto_parser {
@@ -220,6 +241,12 @@ size_t proto_udp_frame(void *dgram, uint16_t req_id, const void *reply,
 struct cache_shard;
 struct proto_node;
 
+/* Whether a key dump (stats cachedump, lru_crawler metadump) may run:
+ * not with -X, and a metadump not while the LRU crawler is disabled.
+ * A dump refused is answered by proto_execute() as memcached refuses it. */
+bool proto_dump_allowed(const struct proto_node *n,
+			const struct proto_req *req);
+
 struct proto_node_params {
 	unsigned nshards;     /* shards; a key goes to ml_hash_core() */
 	size_t mem_limit;     /* bytes for the whole node (-m), split evenly */
@@ -238,6 +265,35 @@ struct proto_node_params {
 	 * 0 bits: the node numbers its own shards. */
 	uint32_t cas_id;
 	uint32_t cas_id_bits;
+	/* memcached's switches, as its flags set them; stats settings
+	 * shows them */
+	bool no_cas;		   /* -C: CAS values read 0, none matches */
+	bool huge_pages;	   /* -L */
+	bool no_flush;		   /* -F: flush_all refused */
+	bool no_dump;		   /* -X: cachedump and metadump refused */
+	bool no_watch;		   /* -W: watch refused */
+	bool shutdown_cmd;	   /* -A: shutdown served (see shutdown) */
+	bool auth_ascii;	   /* -Y */
+	bool maxconns_fast;	   /* -o maxconns_fast */
+	bool lru_crawler;	   /* -o no_lru_crawler clears it */
+	char detail_delim;	   /* -D; 0: ':' with detail off */
+	const char *binding;	   /* -B, as stats settings names it */
+	const char *domain_socket; /* -s, NULL when none */
+	unsigned umask;		   /* -a */
+	unsigned reqs_per_event;   /* -R */
+	unsigned tcp_backlog;	   /* -b */
+	unsigned idle_timeout;	   /* -o idle_timeout */
+	unsigned hashpower;	   /* -o hashpower */
+	unsigned lru_crawler_sleep, lru_crawler_tocrawl;
+	unsigned read_buf_mem_mb; /* -o read_buf_mem_limit */
+	unsigned watcher_logbuf_kb, worker_logbuf_kb;
+	bool ssl; /* -Z */
+	unsigned ssl_verify_mode, ssl_min_version, ssl_wbuf_kb;
+	bool ssl_session_cache;
+	const char *ssl_chain_cert, *ssl_key, *ssl_ca_cert, *ssl_ciphers;
+	/* -A's shutdown: stops the process, gracefully or not; NULL: the
+	 * command is refused as without -A */
+	void (*shutdown)(bool graceful);
 };
 
 /* Returns a node, or NULL with errno set (EINVAL, ENOMEM). */
@@ -293,6 +349,7 @@ struct proto_conn_stats {
 	uint64_t rejected_connections;
 	uint64_t bytes_read;
 	uint64_t bytes_written;
+	uint64_t conn_yields; /* -R reached: the core turned to another */
 };
 void proto_node_set_conn_stats(struct proto_node *n,
 			       const struct proto_conn_stats *cs);

@@ -86,6 +86,8 @@ struct proto_node {
 	uint32_t started;
 	unsigned verbosity;
 	bool detail;
+	bool lru_crawler;	/* lru_crawler enable|disable */
+	unsigned slab_automove; /* slabs automove: shown, nothing to move */
 	struct proto_node_params p;
 	struct proto_conn_stats conn;
 	struct proc_baseline base;
@@ -170,6 +172,9 @@ struct store_op {
  * answering in text. */
 int proto_store_run(struct proto_node *n, struct store_op *op,
 		    struct cache_item *out);
+/* PROTO_ADMIN (proto_admin.c) */
+int proto_admin_execute(struct proto_node *n, const char *buf,
+			const struct proto_req *req, struct proto_out *out);
 int proto_do_flush_all(struct proto_node *n, const struct proto_req *req,
 		       struct proto_out *out);
 int proto_do_stats(struct proto_node *n, const char *buf,

@@ -31,7 +31,6 @@ static const char err_delta[] =
 	"CLIENT_ERROR invalid numeric delta argument\r\n";
 static const char err_delete[] = "CLIENT_ERROR bad command line format.  "
 				 "Usage: delete <key> [noreply]\r\n";
-static const char err_shutdown[] = "ERROR: shutdown not enabled\r\n";
 static const char err_mflag_invalid[] = "CLIENT_ERROR invalid flag\r\n";
 static const char err_mflag_dup[] = "CLIENT_ERROR duplicate flag\r\n";
 static const char err_mflag_token[] =
@@ -683,6 +682,26 @@ static size_t parse_verbosity(struct parse *pp)
  * [key_off, keys_end) holds the same words for proto_next_key(); klen
  * stays 0, there is no key.
  */
+/* An administrative command: its words are read where it runs
+ * (proto_admin.c); memcached answers these whatever a noreply says,
+ * except where the command takes one itself. */
+static size_t parse_admin(struct parse *pp, enum proto_admin which)
+{
+	const struct line *ln = &pp->ln;
+	struct proto_req *req = pp->req;
+	uint32_t end = ln->end;
+
+	req->num = which;
+	req->noreply = false;
+	if (ln->nt > 1) {
+		while (end > ln->t[1].off && ln->buf[end - 1] == ' ')
+			end--;
+		req->args_off = ln->t[1].off;
+		req->args_len = end - ln->t[1].off;
+	}
+	return done_line(pp, PROTO_ADMIN);
+}
+
 static size_t parse_stats(struct parse *pp)
 {
 	const struct line *ln = &pp->ln;
@@ -878,7 +897,9 @@ static size_t parse_line(struct parse *pp)
 		if (CMD_IS(ln, "stats"))
 			return parse_stats(pp);
 		if (CMD_IS(ln, "shutdown"))
-			return fail_line(pp, err_shutdown);
+			return parse_admin(pp, PROTO_ADMIN_SHUTDOWN);
+		if (CMD_IS(ln, "slabs") && ln->nt > 1)
+			return parse_admin(pp, PROTO_ADMIN_SLABS);
 		break;
 	case 'a':
 		if (CMD_IS(ln, "add"))
@@ -897,6 +918,11 @@ static size_t parse_line(struct parse *pp)
 	case 'c':
 		if (CMD_IS(ln, "cas"))
 			return parse_store(pp, PROTO_CAS);
+		/* one value and an optional noreply, or it is not the command
+		 */
+		if (CMD_IS(ln, "cache_memlimit") &&
+		    (ln->nt == 2 || ln->nt == 3))
+			return parse_admin(pp, PROTO_ADMIN_MEMLIMIT);
 		break;
 	case 'd':
 		if (CMD_IS(ln, "delete"))
@@ -936,6 +962,15 @@ static size_t parse_line(struct parse *pp)
 				       TOK_IS(ln, 2, "1");
 			return done_line(pp, PROTO_LRU_CRAWLER);
 		}
+		if (CMD_IS(ln, "lru_crawler") && ln->nt > 1 &&
+		    !TOK_IS(ln, 1, "metadump") && !TOK_IS(ln, 1, "mgdump"))
+			return parse_admin(pp, PROTO_ADMIN_CRAWLER);
+		if (CMD_IS(ln, "lru") && ln->nt > 2)
+			return parse_admin(pp, PROTO_ADMIN_LRU);
+		break;
+	case 'w':
+		if (CMD_IS(ln, "watch"))
+			return parse_admin(pp, PROTO_ADMIN_WATCH);
 		break;
 	default:
 		break;

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <jemalloc/jemalloc.h>
 #ifdef __SSE2__
@@ -591,6 +592,9 @@ static uint32_t seg_get(struct cache_shard *s, unsigned spare)
 		d = arena_alloc(s, s->seg_size, false, &real);
 		if (!d)
 			return SEG_NONE;
+		/* -L: a hint only; without THP the pages stay as they are */
+		if (s->huge_pages)
+			(void)madvise(d, s->seg_size, MADV_HUGEPAGE);
 		s->segs[id].data = d;
 		mem_add(s, real);
 		s->nsegs_alloc++;
@@ -1009,8 +1013,11 @@ struct cache_shard *cache_create(const struct cache_params *p)
 		goto err_arena;
 	s->arena = arena;
 	s->mem_limit = p->mem_limit;
+	s->mem_limit_max = p->mem_limit;
 	s->item_max = (uint32_t)item_max;
 	s->no_evict = p->no_evict;
+	s->no_cas = p->no_cas;
+	s->huge_pages = p->huge_pages;
 	s->cas_bits = p->cas_id_bits;
 	s->cas_id = p->cas_id;
 	s->cas_next = 1;

@@ -149,6 +149,8 @@ struct cache_shard {
 	size_t seg_real;    /* sallocx(seg_size) */
 	uint32_t item_max;
 	bool no_evict;
+	bool no_cas;	 /* -C: CAS values read 0 */
+	bool huge_pages; /* -L: segments asked to be huge pages */
 
 	uint32_t ovf_free;  /* free overflow buckets, chained by next */
 	uint32_t ovf_count; /* overflow buckets allocated (ids 1..) */
@@ -162,6 +164,7 @@ struct cache_shard {
 
 	size_t mem_used;
 	size_t mem_limit;
+	size_t mem_limit_max; /* what the shard was made for */
 	size_t chunk_real;
 	unsigned arena;
 
@@ -371,7 +374,7 @@ struct pos {
 
 static inline uint64_t cas_value(const struct cache_shard *s, uint64_t ctr)
 {
-	return (ctr << s->cas_bits) | s->cas_id;
+	return s->no_cas ? 0 : (ctr << s->cas_bits) | s->cas_id;
 }
 
 static inline void item_view(const struct cache_shard *s, const struct item *it,

@@ -6,6 +6,8 @@
  * the index for what a gate drops, and the walk, which hands every live
  * item to a callback (the digest of a node's keys, and later dumps).
  */
+#include <errno.h>
+
 #include "store_internal.h"
 
 /* ---------------------------------------------------------------------
@@ -130,4 +132,13 @@ bool cache_walk_step(struct cache_shard *s, struct cache_walk *w,
 		w->bucket++;
 	}
 	return w->done;
+}
+
+int cache_set_mem_limit(struct cache_shard *s, size_t bytes)
+{
+	if (bytes > s->mem_limit_max || bytes < 2 * s->seg_real)
+		return -ERANGE;
+	/* what is held beyond it goes as new items need room */
+	s->mem_limit = bytes;
+	return 0;
 }

@@ -46,7 +46,6 @@
 #define E_DELETE                                                               \
 	"CLIENT_ERROR bad command line format.  "                              \
 	"Usage: delete <key> [noreply]\r\n"
-#define E_SHUTDOWN  "ERROR: shutdown not enabled\r\n"
 #define E_INVALID   "CLIENT_ERROR invalid flag\r\n"
 #define E_DUP	    "CLIENT_ERROR duplicate flag\r\n"
 #define E_TOKEN	    "CLIENT_ERROR bad token in command line format\r\n"
@@ -600,8 +599,29 @@ static const struct pcase misc_cases[] = {
 	 .args = "cachedump 1  2", .keys = "cachedump|1|2"},
 	{IN("quit\r\n"), .cmd = PROTO_QUIT},
 	{IN("quit now\r\n"), .cmd = PROTO_QUIT},
-	{IN("shutdown\r\n"), ERR(E_SHUTDOWN)},
-	{IN("shutdown graceful\r\n"), ERR(E_SHUTDOWN)},
+	/* administrative commands: their words are read where they run */
+	{IN("shutdown\r\n"), .cmd = PROTO_ADMIN, .num = PROTO_ADMIN_SHUTDOWN},
+	{IN("shutdown graceful\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_SHUTDOWN, .args = "graceful"},
+	{IN("shutdown noreply\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_SHUTDOWN, .args = "noreply"},
+	{IN("cache_memlimit 64\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_MEMLIMIT, .args = "64"},
+	{IN("cache_memlimit 64 noreply\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_MEMLIMIT, .args = "64 noreply"},
+	{IN("cache_memlimit\r\n"), ERR(E_UNKNOWN)},
+	{IN("cache_memlimit 1 2 3\r\n"), ERR(E_UNKNOWN)},
+	{IN("slabs\r\n"), ERR(E_UNKNOWN)},
+	{IN("slabs reassign 1 2\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_SLABS, .args = "reassign 1 2"},
+	{IN("lru mode\r\n"), ERR(E_UNKNOWN)},
+	{IN("lru mode flat  \r\n"), .cmd = PROTO_ADMIN, .num = PROTO_ADMIN_LRU,
+	 .args = "mode flat"},
+	{IN("lru_crawler\r\n"), ERR(E_UNKNOWN)},
+	{IN("lru_crawler crawl all\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_CRAWLER, .args = "crawl all"},
+	{IN("lru_crawler mgdump 1\r\n"), ERR(E_UNKNOWN)},
+	{IN("watch\r\n"), .cmd = PROTO_ADMIN, .num = PROTO_ADMIN_WATCH},
 
 	{IN("\r\n"), ERR(E_UNKNOWN)},
 	{IN("\n"), ERR(E_UNKNOWN)},
@@ -610,7 +630,8 @@ static const struct pcase misc_cases[] = {
 	{IN("xx\r\n"), ERR(E_UNKNOWN)},
 	{IN("\0version\r\n"), ERR(E_UNKNOWN)},
 	{IN("version\0junk\r\n"), .cmd = PROTO_VERSION},
-	{IN("slabs automove 1\r\n"), ERR(E_UNKNOWN)},
+	{IN("slabs automove 1\r\n"), .cmd = PROTO_ADMIN,
+	 .num = PROTO_ADMIN_SLABS, .args = "automove 1"},
 	{IN("\x80\x01\r\n"), ERR(E_UNKNOWN)},
 };
 
@@ -1220,7 +1241,7 @@ static const char stream[] =
 	"verbosity 1 noreply\r\n"
 	"stats items\r\n"
 	"stats\r\n"
-	"shutdown\r\n"
+	"slabs\r\n"
 	"bogus command\r\n"
 	"\r\n"
 	"get a\0junk\r\n"
