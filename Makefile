@@ -23,7 +23,7 @@ run: build
 	@echo "memlane: starting memlaned on 127.0.0.1:11211 with every core (Ctrl-C stops it)"
 	@echo "memlane: connect with any memcached client, for example:"
 	@echo "  /usr/bin/python3 -c \"from pymemcache.client.base import Client; c = Client(('127.0.0.1', 11211)); c.set('k', 'v'); print(c.get('k'))\""
-	exec $(BUILD)/dataplane/memlaned -p 11211 -l 127.0.0.1 -v
+	exec $(BUILD)/dataplane/memlaned -p 11211 -l 127.0.0.1 -v $$([ "$$(id -u)" = 0 ] && echo -u root)
 
 test: deps
 	@bash scripts/test.sh

@@ -53,7 +53,8 @@ def start(args, children, free_port):
         proc = subprocess.Popen(
             [args.memlaned, "-p", str(p), "-U", "0", "-l", "127.0.0.1",
              "-t", "1", "-m", str(args.memory), "--peers", peers,
-             "--self", "127.0.0.1:%d" % p, "--admin", "off"],
+             "--self", "127.0.0.1:%d" % p, "--admin", "off"]
+            + (["-u", "root"] if os.geteuid() == 0 else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         children.append(proc)
     for p in ports:

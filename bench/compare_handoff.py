@@ -93,7 +93,8 @@ class Cluster:
              # (sanitizer builds, tests beside): a false suspicion here
              # would change the ring under the measurement
              "--probe-interval", "500", "--probe-timeout", "400",
-             "--suspicion-mult", "4", "--handoff-window", str(self.window)],
+             "--suspicion-mult", "4", "--handoff-window", str(self.window)]
+            + (["-u", "root"] if os.geteuid() == 0 else []),
             stdout=subprocess.DEVNULL, stderr=self.log)
         wait_port(p)
 

@@ -36,6 +36,13 @@ struct dp_member {
 	uint32_t weight;
 };
 
+/* -B: which protocols a connection may speak */
+enum dp_binding {
+	DP_BIND_AUTO, /* by its first byte, as memcached */
+	DP_BIND_ASCII,
+	DP_BIND_BINARY,
+};
+
 struct dp_config {
 	uint16_t tcp_port; /* -p, 0 = no TCP */
 	uint16_t udp_port; /* -U, 0 = no UDP */
@@ -76,12 +83,57 @@ struct dp_config {
 	unsigned suspicion_mult, indirect_probes;
 	/* the warm hand-off (--handoff-window), seconds; 0: off */
 	unsigned handoff_window_s;
+
+	/* memcached's process flags (see dp_process.c) */
+	char user[64];	   /* -u: the identity taken when run as root */
+	bool daemonize;	   /* -d */
+	char pidfile[256]; /* -P */
+	bool coredumps;	   /* -r: core file limit raised to the most */
+	bool lock_memory;  /* -k: mlockall */
+	bool largepages;   /* -L: item memory on transparent huge pages */
+	char logfile[256]; /* a config file's "logfile": stdout, stderr */
+	/* -s and -a: a Unix-domain socket instead of TCP and UDP */
+	char unix_path[108];
+	unsigned unix_mask;
+	/* what memcached's flags switch in the protocol */
+	bool shutdown_cmd;	 /* -A */
+	bool no_cas;		 /* -C */
+	bool no_flush;		 /* -F */
+	bool no_dump;		 /* -X */
+	bool no_watch;		 /* -W */
+	enum dp_binding binding; /* -B */
+	unsigned backlog;	 /* -b */
+	unsigned reqs_per_event; /* -R */
+	char detail_delim;	 /* -D: per-prefix stats on from the start */
+	char auth_file[256];	 /* -Y */
+	/* -o options with a meaning here */
+	unsigned conn_idle_timeout; /* idle_timeout: any idle connection */
+	bool maxconns_fast;
+	unsigned hashpower;
+	bool lru_crawler;
+	unsigned read_buf_mem_mb;
+	unsigned lru_crawler_sleep, lru_crawler_tocrawl;
+	unsigned watcher_logbuf_kb, worker_logbuf_kb;
+	/* -Z and its -o ssl_... options */
+	bool ssl;
+	char ssl_chain_cert[256], ssl_key[256], ssl_ca_cert[256];
+	char ssl_ciphers[256];
+	unsigned ssl_verify_mode; /* 0 none, 1 request, 2 require, 3 once */
+	unsigned ssl_min_version; /* 0 TLS 1.0 ... 3 TLS 1.3 */
+	unsigned ssl_wbuf_kb;
+	bool ssl_session_cache;
+	bool foreground;   /* --foreground: -d does not detach */
+	bool keep_network; /* --keep-network: -s leaves -p and -U on */
+	/* one line per option accepted without its meaning, for stderr */
+	char warnings[2048];
 };
 
 /*
- * Fills cfg from memlaned's command line. Returns 0, 1 when the command
- * line asked for --help or --version (text written to out), or -EINVAL
- * with a one-line reason in err.
+ * Fills cfg from memlaned's command line (and the --config file it
+ * names). Returns 0, 1 when the command line asked for --help, --version
+ * or --license (text written to out), or minus memcached's exit code for
+ * the mistake (EX_USAGE for a bad value, 1 for an unknown flag and the
+ * counts memcached checks itself) with a one-line reason in err.
  */
 int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		    size_t errlen, char *out, size_t outlen);

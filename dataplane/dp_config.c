@@ -12,25 +12,72 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "dataplane.h"
+#include "dp_options.h"
 
 #define MIB (1024ull * 1024)
 
 static const char usage[] =
 	"usage: memlaned [options]\n"
+	"memcached's flags, with memcached's meaning:\n"
 	"  -p, --port=PORT         TCP port (default 11211, 0 = off)\n"
 	"  -U, --udp-port=PORT     UDP port (default 0 = off)\n"
+	"  -s, --unix-socket=FILE  a Unix-domain socket instead of TCP and "
+	"UDP\n"
+	"  -a, --unix-mask=MASK    its access mask, in octal (default 700)\n"
+	"  -A, --enable-shutdown   serve the shutdown command\n"
 	"  -l, --listen=ADDR[,..]  addresses to listen on (default 127.0.0.1)\n"
+	"  -d, --daemon            run in the background\n"
+	"  -r, --enable-coredumps  raise the core file limit to its most\n"
+	"  -u, --user=USER         the identity to take when run as root\n"
 	"  -m, --memory-limit=MB   memory for items, all cores together "
 	"(default 64)\n"
-	"  -t, --threads=N         worker cores (default: every CPU allowed)\n"
+	"  -M, --disable-evictions answer out of memory instead of evicting\n"
 	"  -c, --conn-limit=N      most simultaneous connections (default "
 	"1024)\n"
+	"  -k, --lock-memory       lock all memory in RAM (mlockall)\n"
+	"  -v, --verbose           say more (-vv: more still)\n"
+	"  -h, --help              this text\n"
+	"  -i, --license           the license\n"
+	"  -V, --version           the version\n"
+	"  -P, --pidfile=FILE      write the process id to FILE\n"
+	"  -f, --slab-growth-factor=F, -n, --slab-min-size=N\n"
+	"                          accepted; memlane has no slab classes\n"
+	"  -L, --enable-largepages item memory on transparent huge pages\n"
+	"  -D CHAR                 per-prefix stats (stats detail) on, with\n"
+	"                          CHAR ending the prefix\n"
+	"  -t, --threads=N         worker cores (default: every CPU allowed)\n"
+	"  -R, --max-reqs-per-event=N\n"
+	"                          requests run per connection before the\n"
+	"                          core turns to the next (default 20)\n"
+	"  -C, --disable-cas       no CAS values (they read 0)\n"
+	"  -b, --listen-backlog=N  the listen queue (default 1024)\n"
+	"  -B, --protocol=NAME     ascii, binary or auto (default)\n"
 	"  -I, --max-item-size=S   largest item, with k or m suffix (default "
 	"1m)\n"
-	"  -M, --disable-evictions answer out of memory instead of evicting\n"
-	"  -v, --verbose           say more (-vv: more still)\n"
+	"  -S, --enable-sasl       refused: use -Y or TLS client certificates\n"
+	"  -F, --disable-flush-all refuse flush_all\n"
+	"  -X, --disable-dumping   refuse stats cachedump and lru_crawler "
+	"metadump\n"
+	"  -W, --disable-watch     refuse watch\n"
+	"  -Y, --auth-file=FILE    text-protocol authentication, user:pass "
+	"lines\n"
+	"  -e, --memory-file=FILE  refused: memlane keeps items in RAM only\n"
+	"  -Z, --enable-ssl        refused: TLS is not served yet\n"
+	"  -N, --napi_ids=N        accepted; memlane spreads by SO_REUSEPORT\n"
+	"  -o, --extended=OPT,...  memcached's extended options: "
+	"idle_timeout,\n"
+	"                          maxconns_fast, hashpower, no_lru_crawler,\n"
+	"                          read_buf_mem_limit, modern, ssl_*... act;\n"
+	"                          slab and LRU tuning is accepted with a\n"
+	"                          warning\n"
+	"memlane's own options:\n"
+	"      --config=FILE       options from FILE first, one per line, as\n"
+	"                          Debian's /etc/memcached.conf has them\n"
+	"      --foreground        stay in the foreground, -d or not\n"
+	"      --keep-network      with -s, serve -p and -U as well\n"
 	"      --idle-timeout=S    close a connection stalled on a partial\n"
 	"                          request after S seconds (default 30, 0 = "
 	"never)\n"
@@ -75,10 +122,13 @@ static const char usage[] =
 	"      --handoff-window=S  for S seconds after the ring changes, a\n"
 	"                          new owner that misses a key fetches it\n"
 	"                          from the previous one, which keeps what\n"
-	"                          it lost that long (default 30; 0: off)\n"
-	"  -h, --help              this text\n"
-	"  -V, --version           the version\n";
+	"                          it lost that long (default 30; 0: off)\n";
 
+static const char license[] =
+	"memlane is distributed under the BSD 3-Clause license: see the\n"
+	"LICENSE file of its source, or /usr/share/doc/memlane/copyright.\n";
+
+/* A bad value: memcached's EX_USAGE. */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -86,7 +136,19 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	return -EX_USAGE;
+}
+
+/* Where memcached exits with 1 instead: an unknown flag, a count it
+ * checks itself (-t, -c, -R, -N). */
+static int fail1(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -DP_EXIT_FAILURE;
 }
 
 /* A whole decimal number in [min, max]. */
@@ -275,7 +337,7 @@ static int cluster_finish(struct dp_config *cfg, const char *self_arg,
 
 	if (self_arg) {
 		if (parse_member("--self", self_arg, &self, false, err, errlen))
-			return -EINVAL;
+			return -EX_USAGE;
 	} else {
 		memset(&self, 0, sizeof(self));
 		snprintf(self.host, sizeof(self.host), "%s", cfg->addrs[0]);
@@ -373,7 +435,7 @@ static int gossip_finish(struct dp_config *cfg, char *err, size_t errlen)
 		struct dp_member m;
 
 		if (parse_member("--seeds", t, &m, false, err, errlen))
-			return -EINVAL;
+			return -EX_USAGE;
 		if (!loopback(m.host))
 			return fail(err, errlen,
 				    "--seeds: %s is off loopback: give "
@@ -395,7 +457,7 @@ static int parse_admin(const char *arg, struct dp_config *cfg, char *err,
 		return 0;
 	}
 	if (parse_member("--admin", arg, &m, false, err, errlen))
-		return -EINVAL;
+		return -EX_USAGE;
 	if (inet_pton(AF_INET, m.host, &a) != 1)
 		return fail(err, errlen, "--admin: '%s' is not an IPv4 address",
 			    m.host);
@@ -405,11 +467,69 @@ static int parse_admin(const char *arg, struct dp_config *cfg, char *err,
 	return 0;
 }
 
-int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
-		    size_t errlen, char *out, size_t outlen)
+static void set_defaults(struct dp_config *cfg)
+{
+	const char *env_token = getenv("MEMLANE_ADMIN_TOKEN");
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->tcp_port = 11211;
+	cfg->naddrs = 1;
+	strcpy(cfg->addrs[0], "127.0.0.1");
+	cfg->mem_limit = 64 * MIB;
+	cfg->ncores = cpus_allowed();
+	if (cfg->ncores > DP_CORE_MAX)
+		cfg->ncores = DP_CORE_MAX;
+	cfg->conn_max = 1024;
+	cfg->item_size_max = MIB;
+	cfg->idle_timeout = 30;
+	cfg->forward_timeout_ms = 1000;
+	cfg->handoff_window_s = 30;
+	strcpy(cfg->admin_addr, "127.0.0.1");
+	if (env_token && strlen(env_token) < sizeof(cfg->admin_token))
+		strcpy(cfg->admin_token, env_token);
+	/* memcached's defaults */
+	cfg->unix_mask = 0700;
+	cfg->backlog = 1024;
+	cfg->reqs_per_event = 20;
+	cfg->maxconns_fast = true;
+	cfg->lru_crawler = true;
+	cfg->lru_crawler_sleep = 100;
+	cfg->watcher_logbuf_kb = 256;
+	cfg->worker_logbuf_kb = 64;
+	cfg->ssl_min_version = 2;
+	cfg->ssl_wbuf_kb = 16;
+}
+
+/* One of memcached's flags that takes a count it checks itself. */
+static int count_arg(int c, const char *arg, unsigned long long *v, char *err,
+		     size_t errlen)
+{
+	static const struct {
+		char c;
+		const char *msg;
+	} counts[] = {
+		{'t', "Number of threads must be greater than 0"},
+		{'c', "Maximum connections must be greater than 0"},
+		{'R', "Number of requests per event must be greater than 0"},
+		{'N', "Maximum number of NAPI IDs must be greater than 0"},
+		{'n', "Chunk size must be greater than 0"},
+	};
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		if (counts[i].c == c && parse_uint(arg, 1, 1000000, v))
+			return fail1(err, errlen, "-%c %s: %s", c, arg,
+				     counts[i].msg);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct dp_config *cfg, char *err,
+		      size_t errlen, char *out, size_t outlen)
 {
 	enum {
 		OPT_IDLE = 256,
+		OPT_CONFIG,
+		OPT_FOREGROUND,
+		OPT_KEEP_NETWORK,
 		OPT_EAL,
 		OPT_DATAPLANE,
 		OPT_IP,
@@ -460,38 +580,50 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 		{"suspicion-mult", required_argument, NULL, OPT_SUSPICION},
 		{"indirect-probes", required_argument, NULL, OPT_INDIRECT},
 		{"handoff-window", required_argument, NULL, OPT_HANDOFF},
+		{"unix-socket", required_argument, NULL, 's'},
+		{"unix-mask", required_argument, NULL, 'a'},
+		{"enable-shutdown", no_argument, NULL, 'A'},
+		{"daemon", no_argument, NULL, 'd'},
+		{"enable-coredumps", no_argument, NULL, 'r'},
+		{"user", required_argument, NULL, 'u'},
+		{"lock-memory", no_argument, NULL, 'k'},
+		{"license", no_argument, NULL, 'i'},
+		{"pidfile", required_argument, NULL, 'P'},
+		{"slab-growth-factor", required_argument, NULL, 'f'},
+		{"slab-min-size", required_argument, NULL, 'n'},
+		{"enable-largepages", no_argument, NULL, 'L'},
+		{"max-reqs-per-event", required_argument, NULL, 'R'},
+		{"disable-cas", no_argument, NULL, 'C'},
+		{"listen-backlog", required_argument, NULL, 'b'},
+		{"protocol", required_argument, NULL, 'B'},
+		{"enable-sasl", no_argument, NULL, 'S'},
+		{"disable-flush-all", no_argument, NULL, 'F'},
+		{"disable-dumping", no_argument, NULL, 'X'},
+		{"disable-watch", no_argument, NULL, 'W'},
+		{"auth-file", required_argument, NULL, 'Y'},
+		{"memory-file", required_argument, NULL, 'e'},
+		{"enable-ssl", no_argument, NULL, 'Z'},
+		{"napi_ids", required_argument, NULL, 'N'},
+		{"extended", required_argument, NULL, 'o'},
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"foreground", no_argument, NULL, OPT_FOREGROUND},
+		{"keep-network", no_argument, NULL, OPT_KEEP_NETWORK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long long v;
 	bool cores_given = false;
-	const char *self_arg = NULL, *env_token;
+	const char *self_arg = NULL;
 	long weight = -1;
-	int c;
+	int c, rc;
 
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->tcp_port = 11211;
-	cfg->naddrs = 1;
-	strcpy(cfg->addrs[0], "127.0.0.1");
-	cfg->mem_limit = 64 * MIB;
-	cfg->ncores = cpus_allowed();
-	if (cfg->ncores > DP_CORE_MAX)
-		cfg->ncores = DP_CORE_MAX;
-	cfg->conn_max = 1024;
-	cfg->item_size_max = MIB;
-	cfg->idle_timeout = 30;
-	cfg->forward_timeout_ms = 1000;
-	cfg->handoff_window_s = 30;
-	strcpy(cfg->admin_addr, "127.0.0.1");
-	env_token = getenv("MEMLANE_ADMIN_TOKEN");
-	if (env_token && strlen(env_token) < sizeof(cfg->admin_token))
-		strcpy(cfg->admin_token, env_token);
-
-	optind = 1;
+	optind = 0; /* glibc: start over, whatever parsed before */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:U:l:m:t:c:I:MvhV", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv,
+				":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:"
+				"SFXWY:e:ZN:o:",
+				longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 		case 'U':
@@ -504,7 +636,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			break;
 		case 'l':
 			if (parse_addrs(optarg, cfg, err, errlen))
-				return -EINVAL;
+				return -EX_USAGE;
 			break;
 		case 'm':
 			if (parse_size(optarg, MIB, &v) || v < MIB)
@@ -515,20 +647,22 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			cfg->mem_limit = v;
 			break;
 		case 't':
+			if ((rc = count_arg(c, optarg, &v, err, errlen)))
+				return rc;
 			if (parse_uint(optarg, 1, DP_CORE_MAX, &v))
-				return fail(err, errlen,
-					    "-t: '%s' is not a core count "
-					    "(1-%d)",
-					    optarg, DP_CORE_MAX);
+				return fail1(err, errlen,
+					     "-t: '%s' is not a core count "
+					     "(1-%d)",
+					     optarg, DP_CORE_MAX);
 			cfg->ncores = (unsigned)v;
 			cores_given = true;
 			break;
 		case 'c':
 			if (parse_uint(optarg, 1, 1000000, &v))
-				return fail(err, errlen,
-					    "-c: '%s' is not a connection "
-					    "count (1-1000000)",
-					    optarg);
+				return fail1(err, errlen,
+					     "-c: '%s' is not a connection "
+					     "count (1-1000000)",
+					     optarg);
 			cfg->conn_max = (unsigned)v;
 			break;
 		case 'I':
@@ -591,7 +725,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			break;
 		case OPT_PEERS:
 			if (parse_peers(optarg, cfg, err, errlen))
-				return -EINVAL;
+				return -EX_USAGE;
 			break;
 		case OPT_WEIGHT:
 			if (parse_uint(optarg, 0, 1000000, &v))
@@ -612,7 +746,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			break;
 		case OPT_ADMIN:
 			if (parse_admin(optarg, cfg, err, errlen))
-				return -EINVAL;
+				return -EX_USAGE;
 			break;
 		case OPT_ADMIN_TOKEN:
 			if (!*optarg ||
@@ -627,7 +761,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 
 			if (parse_member("--gossip", optarg, &m, false, err,
 					 errlen))
-				return -EINVAL;
+				return -EX_USAGE;
 			snprintf(cfg->gossip_addr, sizeof(cfg->gossip_addr),
 				 "%s", m.host);
 			cfg->gossip_port = m.port;
@@ -642,7 +776,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			break;
 		case OPT_KEY_FILE:
 			if (read_key(optarg, cfg, err, errlen))
-				return -EINVAL;
+				return -EX_USAGE;
 			break;
 		case OPT_PROBE_INTERVAL:
 		case OPT_PROBE_TIMEOUT:
@@ -693,6 +827,177 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			cfg->gossip |= c != OPT_HANDOFF;
 			break;
 		}
+		case 's':
+			if (!*optarg ||
+			    strlen(optarg) >= sizeof(cfg->unix_path))
+				return fail(err, errlen,
+					    "-s: a socket path of 1 to %zu "
+					    "bytes",
+					    sizeof(cfg->unix_path) - 1);
+			strcpy(cfg->unix_path, optarg);
+			break;
+		case 'a': {
+			char *end;
+			unsigned long m;
+
+			errno = 0;
+			m = strtoul(optarg, &end, 8);
+			if (!*optarg || *end || errno || m > 0777)
+				return fail(err, errlen,
+					    "-a: '%s' is not an octal mode",
+					    optarg);
+			cfg->unix_mask = (unsigned)m;
+			break;
+		}
+		case 'A':
+			cfg->shutdown_cmd = true;
+			break;
+		case 'd':
+			cfg->daemonize = true;
+			break;
+		case 'r':
+			cfg->coredumps = true;
+			break;
+		case 'u':
+			if (!*optarg || strlen(optarg) >= sizeof(cfg->user))
+				return fail(err, errlen, "-u: a user name");
+			strcpy(cfg->user, optarg);
+			break;
+		case 'k':
+			cfg->lock_memory = true;
+			break;
+		case 'P':
+			if (!*optarg || strlen(optarg) >= sizeof(cfg->pidfile))
+				return fail(err, errlen, "-P: a file name");
+			strcpy(cfg->pidfile, optarg);
+			break;
+		case 'f': {
+			char *end;
+			double f = strtod(optarg, &end);
+
+			if (*end || !(f > 1.0))
+				return fail1(err, errlen,
+					     "-f %s: Factor must be greater "
+					     "than 1",
+					     optarg);
+			dp_options_warn(cfg, "memlaned: warning: -f has no "
+					     "effect: memlane has no slab "
+					     "classes, items take their own "
+					     "size");
+			break;
+		}
+		case 'n':
+		case 'N':
+			if ((rc = count_arg(c, optarg, &v, err, errlen)))
+				return rc;
+			dp_options_warn(cfg, "%s",
+					c == 'n' ? "memlaned: warning: -n has "
+						   "no effect: memlane has no "
+						   "slab classes, items take "
+						   "their own size"
+						 : "memlaned: warning: -N has "
+						   "no effect: connections "
+						   "spread over the cores by "
+						   "SO_REUSEPORT");
+			break;
+		case 'L':
+			cfg->largepages = true;
+			break;
+		case 'D':
+			/* as memcached: the first character */
+			if (!optarg[0])
+				return fail(err, errlen,
+					    "-D: give the prefix delimiter");
+			cfg->detail_delim = optarg[0];
+			break;
+		case 'R':
+			if ((rc = count_arg(c, optarg, &v, err, errlen)))
+				return rc;
+			cfg->reqs_per_event = (unsigned)v;
+			break;
+		case 'C':
+			cfg->no_cas = true;
+			break;
+		case 'b':
+			if (parse_uint(optarg, 1, 65535, &v))
+				return fail(err, errlen,
+					    "-b: '%s' is not a backlog "
+					    "(1-65535)",
+					    optarg);
+			cfg->backlog = (unsigned)v;
+			break;
+		case 'B':
+			if (!strcmp(optarg, "auto"))
+				cfg->binding = DP_BIND_AUTO;
+			else if (!strcmp(optarg, "ascii"))
+				cfg->binding = DP_BIND_ASCII;
+			else if (!strcmp(optarg, "binary"))
+				cfg->binding = DP_BIND_BINARY;
+			else
+				return fail(err, errlen,
+					    "Invalid value for binding "
+					    "protocol: %s -- should be one of "
+					    "auto, binary, or ascii",
+					    optarg);
+			break;
+		case 'S':
+			return fail(err, errlen,
+				    "-S: This server is not built with SASL "
+				    "support; use -Y or TLS client "
+				    "certificates");
+		case 'F':
+			cfg->no_flush = true;
+			break;
+		case 'X':
+			cfg->no_dump = true;
+			break;
+		case 'W':
+			cfg->no_watch = true;
+			break;
+		case 'Y': {
+			FILE *f = fopen(optarg, "r");
+
+			if (!f || strlen(optarg) >= sizeof(cfg->auth_file)) {
+				int e = errno;
+
+				if (f)
+					fclose(f);
+				return fail1(err, errlen,
+					     "Could not open authfile [%s] for "
+					     "reading: %s",
+					     optarg, strerror(e));
+			}
+			fclose(f);
+			strcpy(cfg->auth_file, optarg);
+			break;
+		}
+		case 'e':
+			return fail(err, errlen,
+				    "-e: memlane keeps items in memory only; "
+				    "a memory file is not served");
+		case 'Z':
+			/* refused rather than taken and not acted on: a
+			 * client must never believe it has TLS when it has
+			 * not */
+			return fail(err, errlen,
+				    "-Z: TLS is not served by this memlaned; "
+				    "put a TLS proxy in front of it");
+		case 'o':
+			if ((rc = dp_options_extended(cfg, optarg, err,
+						      errlen)))
+				return rc;
+			break;
+		case OPT_CONFIG:
+			break; /* read before the rest, by dp_args_build() */
+		case OPT_FOREGROUND:
+			cfg->foreground = true;
+			break;
+		case OPT_KEEP_NETWORK:
+			cfg->keep_network = true;
+			break;
+		case 'i':
+			snprintf(out, outlen, "%s", license);
+			return 1;
 		case 'h':
 			snprintf(out, outlen, "%s", usage);
 			return 1;
@@ -700,21 +1005,41 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			snprintf(out, outlen, "memlaned %s\n", MEMLANE_VERSION);
 			return 1;
 		case ':':
-			return fail(err, errlen, "option '%s' needs a value",
-				    argv[optind - 1]);
+			return fail1(err, errlen, "option '%s' needs a value",
+				     argv[optind - 1]);
 		default:
 			if (optopt)
-				return fail(err, errlen,
-					    "unknown option '-%c' (see --help)",
-					    optopt);
-			return fail(err, errlen,
-				    "unknown option '%s' (see --help)",
-				    argv[optind - 1]);
+				return fail1(err, errlen,
+					     "unknown option '-%c' (see "
+					     "--help)",
+					     optopt);
+			return fail1(err, errlen,
+				     "unknown option '%s' (see --help)",
+				     argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s'",
-			    argv[optind]);
+		return fail1(err, errlen, "unexpected argument '%s'",
+			     argv[optind]);
+	if (cfg->unix_path[0] && !cfg->keep_network) {
+		/* as memcached: a Unix socket, and no network */
+		if (cfg->nmembers || cfg->gossip)
+			return fail(err, errlen,
+				    "-s serves no network: a cluster needs "
+				    "-p");
+		cfg->tcp_port = cfg->udp_port = 0;
+	}
+	if (cfg->auth_file[0] && cfg->udp_port)
+		return fail(err, errlen,
+			    "Cannot use UDP with ascii authentication enabled "
+			    "(-U 0 to disable)");
+	if (cfg->auth_file[0] && (cfg->nmembers || cfg->gossip))
+		return fail(err, errlen,
+			    "-Y: a cluster's forwarding connections are not "
+			    "authenticated; -Y serves a single node");
+	if (cfg->ssl && !cfg->tcp_port)
+		return fail(err, errlen,
+			    "ERROR: You cannot enable SSL without a TCP port.");
 	if (cfg->item_size_max > cfg->mem_limit / 2)
 		return fail(err, errlen,
 			    "-I: an item may be at most half of -m");
@@ -728,7 +1053,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			    "-m: each of the %u cores needs room for four "
 			    "items of -I; give more memory or fewer cores",
 			    cfg->ncores);
-	if (cfg->tcp_port == 0 && cfg->udp_port == 0)
+	if (cfg->tcp_port == 0 && cfg->udp_port == 0 && !cfg->unix_path[0])
 		return fail(err, errlen, "-p 0 and -U 0: nothing to serve");
 	if (cfg->dataplane == DP_BACKEND_DPDK && !cfg->ip[0])
 		return fail(err, errlen,
@@ -747,9 +1072,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			    "--peers is a fixed cluster; --seeds and --gossip "
 			    "make one by gossip: give one or the other");
 	if (cluster_finish(cfg, self_arg, weight, err, errlen))
-		return -EINVAL;
+		return -EX_USAGE;
 	if (cfg->gossip && gossip_finish(cfg, err, errlen))
-		return -EINVAL;
+		return -EX_USAGE;
 	if (!cfg->admin_given) {
 		/* the default endpoint: loopback, beside the memcached port */
 		unsigned port =
@@ -765,4 +1090,28 @@ int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
 			    "--admin-token (or MEMLANE_ADMIN_TOKEN)",
 			    cfg->admin_addr);
 	return 0;
+}
+
+int dp_config_parse(int argc, char **argv, struct dp_config *cfg, char *err,
+		    size_t errlen, char *out, size_t outlen)
+{
+	struct dp_args args;
+	int rc;
+
+	set_defaults(cfg);
+	if ((rc = dp_args_build(argc, argv, &args, cfg, err, errlen)))
+		return rc;
+	rc = parse_args(args.argc, args.argv, cfg, err, errlen, out, outlen);
+	dp_args_free(&args);
+	/* glibc's getopt keeps where it was in our argv (what it permuted),
+	 * and only optind = 0 makes it start over: the EAL, which parses its
+	 * own arguments with getopt after us, sets optind to 1 only */
+	{
+		char *none[] = {argv[0], NULL};
+
+		optind = 0;
+		getopt(1, none, "");
+		optind = 1;
+	}
+	return rc;
 }

@@ -57,8 +57,23 @@ static struct dp_slot *slot_push(struct dp_conn *k)
 	return slot_at(k, k->stail++);
 }
 
+atomic_size_t dp_rbuf_bytes;
+
+bool dp_rbuf_charge(ssize_t bytes)
+{
+	size_t limit = (size_t)dp_cfg->read_buf_mem_mb << 20;
+
+	if (bytes > 0 && limit &&
+	    atomic_load(&dp_rbuf_bytes) + (size_t)bytes > limit)
+		return false;
+	atomic_fetch_add(&dp_rbuf_bytes, (size_t)bytes);
+	return true;
+}
+
 void dp_conn_free(struct dp_conn *k)
 {
+	if (!k->udp && k->rbuf)
+		dp_rbuf_charge(-(ssize_t)k->rcap);
 	free(k->left);
 	free(k->rbuf);
 	free(k->slots);
@@ -134,6 +149,8 @@ struct dp_conn *dp_conn_new(struct dp_core *c, int fd, bool udp,
 		k->slots = calloc(k->scap, sizeof(*k->slots));
 		k->rcap = udp ? 0 : RBUF_MIN;
 		k->rbuf = udp ? NULL : malloc(k->rcap);
+		if (k->rbuf)
+			atomic_fetch_add(&dp_rbuf_bytes, k->rcap);
 		if (!k->slots || (!udp && !k->rbuf)) {
 			dp_conn_free(k);
 			return NULL;
@@ -580,6 +597,12 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 			dp_flush_broadcast(c, buf, req);
 		exec_local(c, k, buf, req, whole);
 		return true;
+	case PROTO_ADMIN:
+		/* what every core holds changes on every core */
+		if (dp_ncores > 1 && proto_admin_fans_out(req))
+			dp_flush_broadcast(c, buf, req);
+		exec_local(c, k, buf, req, whole);
+		return true;
 	default:
 		/* errors, stats, version, verbosity, mn, quit: this core */
 		exec_local(c, k, buf, req, whole);
@@ -639,6 +662,15 @@ static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
  * runs out of room stays at the head of the buffer, to go on first next
  * time. Sets k->runnable when input is left that only room stopped.
  */
+/* Whether a client's first bytes make it speak the binary protocol: by
+ * its first byte (0x80), or as -B says. */
+static bool dp_binary_first(const char *buf, size_t len)
+{
+	if (dp_cfg->binding != DP_BIND_AUTO)
+		return dp_cfg->binding == DP_BIND_BINARY;
+	return len && (uint8_t)buf[0] == PROTO_BIN_REQ;
+}
+
 /*
  * A stream's first bytes: a peer's forwarding connection announces
  * itself with DP_FWD_HELLO, and what comes after runs here, never
@@ -659,8 +691,8 @@ static bool conn_greet(struct dp_core *c, struct dp_conn *k)
 		k->forwarded = true;
 		memmove(k->rbuf, k->rbuf + n, k->rlen - n);
 		k->rlen -= n;
-	} else if (k->rlen && (uint8_t)k->rbuf[0] == PROTO_BIN_REQ) {
-		k->binary = true;
+	} else {
+		k->binary = dp_binary_first(k->rbuf, k->rlen);
 	}
 	return true;
 }
@@ -668,7 +700,7 @@ static bool conn_greet(struct dp_core *c, struct dp_conn *k)
 void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 {
 	struct proto_req *q = k->left;
-	unsigned qh = 0, qn = k->nleft;
+	unsigned qh = 0, qn = k->nleft, ran = 0;
 	size_t off = 0;
 
 	k->runnable = false;
@@ -681,11 +713,18 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 			return;
 	}
 	c->running = k;
+	k->yielded = false;
 	while (off < k->rlen) {
 		struct proto_req *req;
 
 		if (k->udp ? k->want_close : !dp_conn_can_take(k)) {
 			k->runnable = !k->want_close;
+			break;
+		}
+		/* -R: after so many requests, the other connections' turn */
+		if (!k->udp && !k->forwarded && ran == dp_cfg->reqs_per_event) {
+			k->runnable = k->yielded = true;
+			c->cs.conn_yields++;
 			break;
 		}
 		if (k->splitting) {
@@ -715,7 +754,8 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 			break;
 		/* a dump streams into the output: it starts once everything
 		 * before it is out there */
-		if (!k->udp && dp_dump_wanted(k->rbuf + off, req)) {
+		if (!k->udp && dp_dump_wanted(k->rbuf + off, req) &&
+		    proto_dump_allowed(c->node, req)) {
 			if (k->shead != k->stail)
 				break;
 			qh++;
@@ -728,6 +768,10 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 		}
 		qh++;
 		k->last_rx = dp_now_sec();
+		if (unlikely(dp_auth_on) && !k->authed && !k->forwarded &&
+		    req->cmd != PROTO_NONE)
+			dp_auth_gate(k, k->rbuf + off, req);
+		ran++;
 		if (req->cmd != PROTO_NONE &&
 		    !handle_request(c, k, k->rbuf + off, req))
 			continue;
@@ -776,7 +820,7 @@ struct dp_conn *dp_udp_take(struct dp_core *c, const char *d, size_t n,
 	}
 	memcpy(k->rbuf, d + PROTO_UDP_HDR, n - PROTO_UDP_HDR);
 	k->rlen = n - PROTO_UDP_HDR;
-	k->binary = k->rlen && (uint8_t)k->rbuf[0] == PROTO_BIN_REQ;
+	k->binary = dp_binary_first(k->rbuf, k->rlen);
 	return k;
 }
 

@@ -171,6 +171,7 @@ struct dp_conn {
 	bool forwarded;	  /* a peer's forwarding connection: run, never
 			     forward */
 	bool binary; /* memcached's binary protocol (its first byte said) */
+	bool authed; /* -Y: its first set gave a user and password */
 	/* a key dump under way (dp_dump.c): the core whose shard it walks
 	 * and where, a batch out, and a cachedump's limit and bytes */
 	bool dumping, dump_inflight, dump_all;
@@ -195,6 +196,7 @@ struct dp_conn {
 	 * and split_pos is where its key walk stands. */
 	bool splitting;
 	bool runnable; /* input is left that only room stopped */
+	bool yielded;  /* -R stopped it: its next turn comes after others' */
 	uint32_t split_pos;
 	struct proto_req split;
 	/* requests parsed but not yet run (kept back by room, or a datagram
@@ -320,11 +322,16 @@ extern const struct dp_backend dp_dpdk_backend;
 /* The socket backend's part of a core. */
 struct dp_sock_core {
 	int ep;
-	int lfd[DP_ADDR_MAX];
+	int lfd[DP_ADDR_MAX + 1]; /* TCP per -l address, or the -s socket */
 	int ufd[DP_ADDR_MAX];
 	unsigned nl, nu;
 	char *dgram;
+	bool accept_paused; /* -c reached with no_maxconns_fast */
 };
+
+/* Without maxconns_fast, a core that reached -c stops accepting; the
+ * socket backend's tick takes its listeners back once a slot is free. */
+void dp_sock_accept_resume(struct dp_core *c);
 
 /* The DPDK backend's part of a core, opaque to the rest. */
 struct dp_pkt_core;
@@ -394,6 +401,20 @@ struct dp_core {
 } ML_CACHE_ALIGNED;
 
 /* The node, as every core sees it; set before the workers start. */
+/* -Y (dp_auth.c): the user:password table, loaded at start */
+extern bool dp_auth_on;
+int dp_auth_load(const char *path, char *err, size_t errlen);
+void dp_auth_free(void);
+/* Before an unauthenticated connection's request runs: turns it into
+ * its answer (an error, or STORED for a set of a known user's token,
+ * which authenticates the connection). */
+void dp_auth_gate(struct dp_conn *k, const char *buf, struct proto_req *req);
+
+/* Bytes of TCP read buffers, all cores together, and the charge of a
+ * buffer's growth against -o read_buf_mem_limit (false: over it). */
+extern atomic_size_t dp_rbuf_bytes;
+bool dp_rbuf_charge(ssize_t bytes);
+
 extern const struct dp_config *dp_cfg;
 extern struct dp_core *dp_cores;
 extern unsigned dp_ncores;

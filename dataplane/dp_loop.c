@@ -31,6 +31,7 @@
 #include <rte_lcore.h>
 
 #include "dp_internal.h"
+#include "dp_process.h"
 
 const struct dp_config *dp_cfg;
 struct dp_core *dp_cores;
@@ -90,13 +91,21 @@ static void tick(struct dp_core *c)
 	c->last_tick = now;
 	proto_node_set_time(c->node, dp_wall_sec());
 	cache_sweep(proto_node_shard(c->node, 0), SWEEP_BUDGET);
-	if (!dp_cfg->idle_timeout)
+	dp_sock_accept_resume(c);
+	if (!dp_cfg->idle_timeout && !dp_cfg->conn_idle_timeout)
 		return;
 	for (k = c->conns.next; k != &c->conns; k = next) {
 		next = k->next;
-		/* a partial request that makes no progress */
-		if (!k->udp && !k->closed && k->rlen &&
-		    now - k->last_rx >= dp_cfg->idle_timeout)
+		if (k->udp || k->closed || k->forwarded)
+			continue;
+		/* a partial request that makes no progress (--idle-timeout),
+		 * or any connection idle that long (-o idle_timeout), as
+		 * memcached: nothing owed to it, nothing asked of it */
+		if ((dp_cfg->idle_timeout && k->rlen &&
+		     now - k->last_rx >= dp_cfg->idle_timeout) ||
+		    (dp_cfg->conn_idle_timeout && k->shead == k->stail &&
+		     !k->dumping &&
+		     now - k->last_rx >= dp_cfg->conn_idle_timeout))
 			dp_conn_close(c, k);
 	}
 }
@@ -310,6 +319,20 @@ static void core_teardown(struct dp_core *c)
 	c->evfd = -1;
 }
 
+/* -A's shutdown command: every stop of memlaned's drains what is owed,
+ * so graceful or not, it is the same stop. */
+static void node_shutdown(bool graceful)
+{
+	(void)graceful;
+	dp_stop();
+}
+
+static const char *const binding_names[] = {
+	[DP_BIND_AUTO] = "auto-negotiate",
+	[DP_BIND_ASCII] = "ascii",
+	[DP_BIND_BINARY] = "binary",
+};
+
 static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
 {
 	const struct dp_config *cfg = dp_cfg;
@@ -326,6 +349,43 @@ static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
 		.threads = dp_ncores,
 		.cas_id = id,
 		.cas_id_bits = 0,
+		/* hashpower: memcached's starting index, 2^n items */
+		.items_hint = cfg->hashpower
+				      ? (1ull << ML_MIN(cfg->hashpower, 32u)) /
+						dp_ncores
+				      : 0,
+		.no_cas = cfg->no_cas,
+		.huge_pages = cfg->largepages,
+		.no_flush = cfg->no_flush,
+		.no_dump = cfg->no_dump,
+		.no_watch = cfg->no_watch,
+		.shutdown_cmd = cfg->shutdown_cmd,
+		.auth_ascii = cfg->auth_file[0] != '\0',
+		.maxconns_fast = cfg->maxconns_fast,
+		.lru_crawler = cfg->lru_crawler,
+		.detail_delim = cfg->detail_delim,
+		.binding = binding_names[cfg->binding],
+		.domain_socket = cfg->unix_path[0] ? cfg->unix_path : NULL,
+		.umask = cfg->unix_mask,
+		.reqs_per_event = cfg->reqs_per_event,
+		.tcp_backlog = cfg->backlog,
+		.idle_timeout = cfg->conn_idle_timeout,
+		.hashpower = cfg->hashpower,
+		.lru_crawler_sleep = cfg->lru_crawler_sleep,
+		.lru_crawler_tocrawl = cfg->lru_crawler_tocrawl,
+		.read_buf_mem_mb = cfg->read_buf_mem_mb,
+		.watcher_logbuf_kb = cfg->watcher_logbuf_kb,
+		.worker_logbuf_kb = cfg->worker_logbuf_kb,
+		.ssl = cfg->ssl,
+		.ssl_verify_mode = cfg->ssl_verify_mode,
+		.ssl_min_version = cfg->ssl_min_version,
+		.ssl_wbuf_kb = cfg->ssl_wbuf_kb,
+		.ssl_session_cache = cfg->ssl_session_cache,
+		.ssl_chain_cert = cfg->ssl_chain_cert,
+		.ssl_key = cfg->ssl_key,
+		.ssl_ca_cert = cfg->ssl_ca_cert,
+		.ssl_ciphers = cfg->ssl_ciphers,
+		.shutdown = node_shutdown,
 	};
 	int rc;
 
@@ -388,6 +448,8 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 		c->conns.next = c->conns.prev = &c->conns;
 		pthread_mutex_init(&c->tcp_lock, NULL);
 	}
+	if (config->auth_file[0])
+		rc = dp_auth_load(config->auth_file, err, errlen);
 	for (unsigned i = 0; i < dp_ncores && !rc; i++)
 		rc = core_setup(&dp_cores[i], i, err, errlen);
 	if (!rc)
@@ -414,6 +476,9 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 				dp_ncores, backends[nbackends - 1]->name,
 				config->tcp_port, config->udp_port,
 				config->mem_limit >> 20);
+		rc = dp_process_ready(config, err, errlen);
+	}
+	if (!rc) {
 		rte_eal_mp_remote_launch(worker, NULL, CALL_MAIN);
 		rte_eal_mp_wait_lcore();
 	}
@@ -428,5 +493,6 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 		proto_node_free(dp_cores[i].node);
 	free(dp_cores);
 	dp_cores = NULL;
+	dp_auth_free();
 	return rc;
 }

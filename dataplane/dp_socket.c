@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,7 +78,7 @@ static bool tcp_progress(struct dp_core *c, struct dp_conn *k)
 		dp_conn_parse(c, k);
 		if (!tcp_send(c, k))
 			return false;
-		if (!k->runnable || !dp_conn_can_take(k))
+		if (!k->runnable || !dp_conn_can_take(k) || k->yielded)
 			break;
 	}
 	if ((k->want_close || k->eof) && !k->runnable && k->shead == k->stail &&
@@ -99,11 +101,31 @@ static void tcp_read(struct dp_core *c, struct dp_conn *k)
 
 	if (k->rlen == k->rcap && k->rcap < dp_rbuf_max()) {
 		size_t cap = ML_MIN(k->rcap * 2, dp_rbuf_max());
-		char *b = realloc(k->rbuf, cap);
+		char *b;
 
+		if (!dp_rbuf_charge(cap - k->rcap)) {
+			/* -o read_buf_mem_limit: memcached's answer, then
+			 * the connection ends */
+			static const char msg[] = "SERVER_ERROR out of memory "
+						  "reading request\r\n";
+
+			if (k->shead == k->stail &&
+			    !proto_out_reserve(&k->out, sizeof(msg) - 1)) {
+				memcpy(k->out.buf + k->out.len, msg,
+				       sizeof(msg) - 1);
+				k->out.len += sizeof(msg) - 1;
+			}
+			k->want_close = true;
+			k->rlen = 0;
+			tcp_progress(c, k);
+			return;
+		}
+		b = realloc(k->rbuf, cap);
 		if (b) {
 			k->rbuf = b;
 			k->rcap = cap;
+		} else {
+			dp_rbuf_charge(-(ssize_t)(cap - k->rcap));
 		}
 	}
 	if (k->rlen < k->rcap) {
@@ -121,18 +143,56 @@ static void tcp_read(struct dp_core *c, struct dp_conn *k)
 	tcp_progress(c, k);
 }
 
+/* The listeners' interest, switched off while -c is reached without
+ * maxconns_fast (memcached then leaves new connections queued). */
+static void listeners_interest(struct dp_core *c, uint32_t events)
+{
+	for (unsigned i = 0; i < c->sock.nl; i++) {
+		struct epoll_event ev = {.events = events,
+					 .data.ptr = &c->sock.lfd[i]};
+
+		epoll_ctl(c->sock.ep, EPOLL_CTL_MOD, c->sock.lfd[i], &ev);
+	}
+}
+
+static void accept_pause(struct dp_core *c)
+{
+	if (c->sock.accept_paused)
+		return;
+	c->sock.accept_paused = true;
+	listeners_interest(c, 0);
+}
+
+void dp_sock_accept_resume(struct dp_core *c)
+{
+	if (!c->sock.accept_paused ||
+	    atomic_load(&dp_conns_open) >= dp_cfg->conn_max)
+		return;
+	c->sock.accept_paused = false;
+	listeners_interest(
+		c, EPOLLIN | (dp_cfg->unix_path[0] ? EPOLLEXCLUSIVE : 0));
+}
+
 static void tcp_accept(struct dp_core *c, int lfd)
 {
 	for (int i = 0; i < BURST; i++) {
 		struct epoll_event ev;
 		struct dp_conn *k;
 		int one = 1;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
+		if (!dp_cfg->maxconns_fast &&
+		    atomic_load(&dp_conns_open) >= dp_cfg->conn_max) {
+			/* what comes now waits in the listen queue */
+			accept_pause(c);
+			return;
+		}
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		c->cs.total_connections++;
-		if (atomic_fetch_add(&dp_conns_open, 1) >= dp_cfg->conn_max) {
+		if (atomic_fetch_add(&dp_conns_open, 1) >= dp_cfg->conn_max &&
+		    dp_cfg->maxconns_fast) {
 			static const char msg[] =
 				"ERROR Too many open connections\r\n";
 
@@ -143,7 +203,9 @@ static void tcp_accept(struct dp_core *c, int lfd)
 			close(fd);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (!dp_cfg->unix_path[0])
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
 		k = dp_conn_new(c, fd, false, &tcp_ops);
 		if (!k) {
 			atomic_fetch_sub(&dp_conns_open, 1);
@@ -206,6 +268,11 @@ static void name_addr(const struct sockaddr_storage *sa, const char *proto,
 		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
 		port = ntohs(s4->sin_port);
 	}
+	if (sa->ss_family == AF_UNIX || dp_cfg->unix_path[0]) {
+		/* a client of the -s socket has no name of its own */
+		snprintf(out, n, "unix:%s", dp_cfg->unix_path);
+		return;
+	}
 	snprintf(out, n, "%s:%s:%u", proto, ip, port);
 }
 
@@ -213,7 +280,7 @@ static int conn_print(struct proto_out *out, const struct conn_line *l)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
-	char addr[96], local[96], line[512];
+	char addr[128], local[128], line[640];
 	const char *proto = l->kind == 'u' ? "udp" : "tcp";
 	int n = 0;
 
@@ -410,7 +477,7 @@ static int listen_socket(const char *addr, uint16_t port, int type, char *err,
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl))
 		goto fail_fd;
-	if (type == SOCK_STREAM && listen(fd, 1024))
+	if (type == SOCK_STREAM && listen(fd, (int)dp_cfg->backlog))
 		goto fail_fd;
 	return fd;
 
@@ -420,6 +487,41 @@ fail_fd:
 	errno = e;
 fail:
 	listen_error(addr, port, type, err, errlen);
+	return -1;
+}
+
+/*
+ * The -s socket: made once, with -a's mode (a stale socket file left by
+ * an earlier run is replaced, as memcached replaces it); every core
+ * accepts on its own copy of it, woken one at a time (EPOLLEXCLUSIVE).
+ */
+static int unix_listener(const char *path, unsigned mask, char *err,
+			 size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old;
+	int fd, e;
+
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	old = umask((mode_t)(~mask & 0777));
+	e = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (e || listen(fd, (int)dp_cfg->backlog)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	return fd;
+fail:
+	snprintf(err, errlen, "failed to listen on UNIX socket: %s: %s", path,
+		 strerror(errno));
 	return -1;
 }
 
@@ -524,7 +626,7 @@ static unsigned sock_poll(struct dp_core *c, int timeout_ms)
 			continue;
 		}
 		if ((uintptr_t)p >= (uintptr_t)&c->sock.lfd[0] &&
-		    (uintptr_t)p < (uintptr_t)&c->sock.lfd[DP_ADDR_MAX]) {
+		    (uintptr_t)p < (uintptr_t)&c->sock.lfd[DP_ADDR_MAX + 1]) {
 			tcp_accept(c, *(int *)p);
 			continue;
 		}
@@ -584,6 +686,8 @@ static void sock_teardown(struct dp_core *c)
 		close(c->sock.lfd[i]);
 	for (unsigned i = 0; i < c->sock.nu; i++)
 		close(c->sock.ufd[i]);
+	if (c->id == 0 && dp_cfg->unix_path[0])
+		unlink(dp_cfg->unix_path);
 	c->sock.nl = c->sock.nu = 0;
 	if (c->sock.ep >= 0)
 		close(c->sock.ep);
@@ -620,6 +724,26 @@ static int sock_setup(struct dp_core *c, char *err, size_t errlen)
 	}
 	ev.data.ptr = &c->evfd;
 	epoll_ctl(c->sock.ep, EPOLL_CTL_ADD, c->evfd, &ev);
+	if (cfg->unix_path[0]) {
+		static int shared = -1;
+		int fd;
+
+		if (c->id == 0 &&
+		    (shared = unix_listener(cfg->unix_path, cfg->unix_mask, err,
+					    errlen)) < 0)
+			return -EADDRINUSE;
+		fd = c->id == 0 ? shared : fcntl(shared, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "core %u: %s", c->id,
+				 strerror(errno));
+			return -errno;
+		}
+		c->sock.lfd[c->sock.nl] = fd;
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.ptr = &c->sock.lfd[c->sock.nl++];
+		epoll_ctl(c->sock.ep, EPOLL_CTL_ADD, fd, &ev);
+		ev.events = EPOLLIN;
+	}
 	for (unsigned a = 0; a < cfg->naddrs; a++) {
 		if (cfg->tcp_port) {
 			int fd = listen_socket(cfg->addrs[a], cfg->tcp_port,

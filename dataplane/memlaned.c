@@ -2,9 +2,10 @@
 /*
  * memlaned: one node of a memlane cluster.
  *
- * Parses memcached-style flags, starts DPDK's EAL unprivileged (no huge
- * pages, no PCI, no shared config) with one lcore per worker core, and
- * runs the node until SIGTERM or SIGINT.
+ * Parses memcached's flags, becomes the process memcached would be (see
+ * dp_process.h), starts DPDK's EAL unprivileged (no huge pages, no PCI,
+ * no shared config) with one lcore per worker core, and runs the node
+ * until SIGTERM, SIGINT or SIGUSR1.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <rte_errno.h>
 
 #include "dataplane.h"
+#include "dp_process.h"
 
 #define EAL_ARGS_MAX 64
 
@@ -87,11 +89,16 @@ int main(int argc, char **argv)
 			     sizeof(out));
 	if (rc < 0) {
 		fprintf(stderr, "memlaned: %s\n", err);
-		return 2;
+		return -rc;
 	}
 	if (rc > 0) {
 		fputs(out, stdout);
 		return 0;
+	}
+	fputs(cfg.warnings, stderr);
+	if ((rc = dp_process_start(&cfg, err, sizeof(err)))) {
+		fprintf(stderr, "memlaned: %s\n", err);
+		return -rc;
 	}
 	if (lcores_arg(cfg.ncores, lcores, sizeof(lcores))) {
 		fprintf(stderr, "memlaned: cannot list the CPUs allowed\n");
@@ -140,14 +147,23 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* memcached's graceful stop; every stop here is graceful */
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* as memcached, a hang-up does not end the node */
+	signal(SIGHUP, SIG_IGN);
 
 	rc = dp_run(&cfg, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "memlaned: %s\n", err);
 	rte_eal_cleanup();
+	if (!rc)
+		dp_process_end(&cfg);
 	/* as memcached: EX_OSERR when a port or address cannot be had */
 	if (rc == -EADDRINUSE)
 		return EX_OSERR;
+	if (rc == -EX_NOUSER || rc == -EX_OSERR || rc == -EX_CANTCREAT ||
+	    rc == -EX_IOERR)
+		return -rc;
 	return rc ? 1 : 0;
 }

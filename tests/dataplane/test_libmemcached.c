@@ -121,9 +121,10 @@ static void lm_exec(const char *path, int port)
 	argv[n++] = "2";
 	argv[n++] = "-m";
 	argv[n++] = "64";
-	/* A memcached stands in when the tests themselves are checked; as
-	 * root it wants to be told which user to run as. */
-	if (strstr(base ? base + 1 : path, "memcached") && geteuid() == 0) {
+	/* as root, memlaned and memcached alike want to be told which user
+	 * to run as */
+	(void)base;
+	if (geteuid() == 0) {
 		argv[n++] = "-u";
 		argv[n++] = "root";
 	}

@@ -89,6 +89,12 @@ def memlaned_path():
     return path
 
 
+def root_args():
+    """memcached's rule, kept by memlaned: run as root, a server must be
+    told which user to be."""
+    return ["-u", "root"] if os.geteuid() == 0 else []
+
+
 def memcached_path():
     return os.environ.get("MEMCACHED", "/usr/bin/memcached")
 
@@ -219,9 +225,7 @@ class Server:
             # deprecated binary one: the reference must not switch to it
             # when a connection's first byte is 0x80.
             argv += ["-B", "ascii"]
-        if mc and os.geteuid() == 0:
-            argv += ["-u", "root"]
-        return argv + list(o["extra"])
+        return argv + root_args() + list(o["extra"])
 
     def start(self):
         last = ""

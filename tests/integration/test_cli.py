@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """memlaned's command line and life cycle: memcached's flags where they
-overlap, a one-line error and exit code 2 for a bad flag or value,
+overlap, a one-line error and memcached's exit code for a bad flag or value,
 --help and --version, a start in well under a second, and a clean stop
 (exit 0, every reply owed sent) on SIGTERM and on SIGINT, and a second
 memlaned on a port in use refused.
@@ -21,27 +21,38 @@ EX_OSERR = os.EX_OSERR  # what memcached exits with when it cannot listen
 
 
 def run(args):
-    p = subprocess.run([harness.memlaned_path()] + args,
+    p = subprocess.run([harness.memlaned_path()] + harness.root_args()
+                       + args,
                        stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=20)
     return p.returncode, p.stdout.decode(errors="replace"), \
         p.stderr.decode(errors="replace")
 
 
-def bad_flags_exit_2():
+def bad_flags_exit_codes():
+    """A bad flag or value: one line on stderr and memcached's exit code
+    for the mistake (EX_USAGE for a bad value, 1 for an unknown flag and
+    the counts memcached checks itself)."""
+    usage, one = 64, 1
     cases = [
-        ["-p", "70000"], ["-p", "x"], ["-U", "-1"], ["-m", "0"],
-        ["-m", "lots"], ["-t", "0"], ["-t", "1000"], ["-c", "0"],
-        ["-I", "10"], ["-I", "2g"], ["-I", "40m", "-m", "64"],
-        ["-l", "not-an-address"], ["--idle-timeout", "soon"],
-        ["--no-such-flag"], ["-Z"], ["-p"], ["extra-argument"],
-        ["-p", "0", "-U", "0"],
+        (["-p", "70000"], usage), (["-p", "x"], usage),
+        (["-U", "-1"], usage), (["-m", "0"], usage),
+        (["-m", "lots"], usage), (["-t", "0"], one), (["-t", "1000"], one),
+        (["-c", "0"], one), (["-I", "10"], usage), (["-I", "2g"], usage),
+        (["-I", "40m", "-m", "64"], usage),
+        (["-l", "not-an-address"], usage),
+        (["--idle-timeout", "soon"], usage), (["--no-such-flag"], one),
+        (["-Z"], usage), (["-p"], one), (["extra-argument"], one),
+        (["-p", "0", "-U", "0"], usage), (["-S"], usage),
+        (["-e", "/tmp/memfile"], usage), (["-B", "sometimes"], usage),
+        (["-o", "no_such_option"], one), (["-o", "idle_timeout=x"], usage),
+        (["-a", "9"], usage), (["-D", ""], usage),
     ]
-    for args in cases:
+    for args, code in cases:
         rc, out, err = run(args)
         lines = [l for l in err.splitlines() if l.strip()]
-        check(rc == 2, "%s: exit code %d, want 2 (stderr %s)"
-              % (args, rc, show(err)))
+        check(rc == code, "%s: exit code %d, want %d (stderr %s)"
+              % (args, rc, code, show(err)))
         check(len(lines) == 1 and lines[0].startswith("memlaned: "),
               "%s: want one line on stderr, got %s" % (args, show(err)))
         check(out == "", "%s: nothing on stdout, got %s" % (args, show(out)))
@@ -199,7 +210,7 @@ def stats_sees_pipelined_requests():
 
 
 if __name__ == "__main__":
-    harness.run_checks([bad_flags_exit_2, help_and_version,
+    harness.run_checks([bad_flags_exit_codes, help_and_version,
                         starts_fast_and_stops_clean,
                         second_instance_refused,
                         address_not_here_refused,

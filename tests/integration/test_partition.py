@@ -72,7 +72,8 @@ class Hosts:
 
     def start(self, i, keyfile, log):
         seeds = ",".join("%s:%d" % (a, GOSSIP) for a in self.addr)
-        argv = ["ip", "netns", "exec", self.ns[i], harness.memlaned_path(),
+        argv = ["ip", "netns", "exec", self.ns[i], harness.memlaned_path()
+                ] + harness.root_args() + [
                 "-l", self.addr[i], "-p", str(PORT), "-U", "0", "-t", "1",
                 "--seeds", seeds, "--gossip", "%s:%d" % (self.addr[i], GOSSIP),
                 "--cluster-key-file", keyfile,
