@@ -2,11 +2,17 @@
 #   make run   - build and start a node (socket backend, 127.0.0.1:11211)
 #   make test  - build and run every test (normal and ASan+UBSan builds,
 #                the golden transcripts, a bounded fuzz run)
+#   make install PREFIX=/usr/local DESTDIR=
+#              - memlaned, memlanectl, memlane-bench, the systemd unit and
+#                the default options file
+#   make deb   - the Debian package, in build-deb/, checked by lintian
 
 BUILD ?= build
 MESON ?= meson
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps build run test bench format format-check clean
+.PHONY: all deps build run test bench format format-check clean install deb
 
 all: build
 
@@ -38,5 +44,20 @@ format:
 format-check:
 	@bash scripts/format-check.sh
 
+install: build
+	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
+	DESTDIR=$(DESTDIR) $(MESON) install -C $(BUILD) --no-rebuild
+
+# The package is built from a copy of the tree as git sees it (tracked
+# files and new ones not ignored), so that build directories stay out.
+deb: deps
+	rm -rf build-deb
+	mkdir -p build-deb/memlane
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 cp --parents -t build-deb/memlane
+	cd build-deb/memlane && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error build-deb/*.deb
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb

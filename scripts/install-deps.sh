@@ -12,7 +12,8 @@ pkgs=(
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 	memcached libmemcached-dev libmemcached-tools
 	python3 python3-pymemcache python3-prometheus-client python3-pylibmc
-	iproute2 iputils-ping ethtool procps valgrind
+	iproute2 iputils-ping ethtool procps valgrind util-linux
+	debhelper dpkg-dev fakeroot lintian systemd
 )
 
 missing=()
