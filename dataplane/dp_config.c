@@ -65,7 +65,9 @@ static const char usage[] =
 	"  -Y, --auth-file=FILE    text-protocol authentication, user:pass "
 	"lines\n"
 	"  -e, --memory-file=FILE  refused: memlane keeps items in RAM only\n"
-	"  -Z, --enable-ssl        refused: TLS is not served yet\n"
+	"  -Z, --enable-ssl        TLS on TCP (-o ssl_chain_cert, ssl_key,\n"
+	"                          ssl_ca_cert, ssl_verify_mode...); -l\n"
+	"                          notls:ADDR[:PORT] stays plain\n"
 	"  -N, --napi_ids=N        accepted; memlane spreads by SO_REUSEPORT\n"
 	"  -o, --extended=OPT,...  memcached's extended options: "
 	"idle_timeout,\n"
@@ -230,9 +232,32 @@ static int parse_addrs(const char *arg, struct dp_config *cfg, char *err,
 	cfg->naddrs = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon;
+		bool notls = strncmp(tok, "notls:", 6) == 0;
+		unsigned long long port = 0;
+
 		if (cfg->naddrs == DP_ADDR_MAX)
 			return fail(err, errlen, "-l: at most %d addresses",
 				    DP_ADDR_MAX);
+		/* memcached's [notls:]ADDR[:PORT]; an IPv6 address with a
+		 * port in brackets */
+		if (notls)
+			tok += 6;
+		if (tok[0] == '[' && (colon = strstr(tok, "]:"))) {
+			*colon = '\0';
+			if (parse_uint(colon + 2, 1, 65535, &port))
+				return fail(err, errlen, "-l: '%s' has no port",
+					    colon + 2);
+			tok++;
+		} else if ((colon = strchr(tok, ':')) &&
+			   !strchr(colon + 1, ':')) {
+			*colon = '\0';
+			if (parse_uint(colon + 1, 1, 65535, &port))
+				return fail(err, errlen, "-l: '%s' has no port",
+					    colon + 1);
+		}
+		cfg->addr_port[cfg->naddrs] = (uint16_t)port;
+		cfg->addr_notls[cfg->naddrs] = notls;
 		if (inet_pton(AF_INET, tok, bin) != 1 &&
 		    inet_pton(AF_INET6, tok, bin) != 1)
 			return fail(err, errlen,
@@ -976,12 +1001,8 @@ static int parse_args(int argc, char **argv, struct dp_config *cfg, char *err,
 				    "-e: memlane keeps items in memory only; "
 				    "a memory file is not served");
 		case 'Z':
-			/* refused rather than taken and not acted on: a
-			 * client must never believe it has TLS when it has
-			 * not */
-			return fail(err, errlen,
-				    "-Z: TLS is not served by this memlaned; "
-				    "put a TLS proxy in front of it");
+			cfg->ssl = true;
+			break;
 		case 'o':
 			if ((rc = dp_options_extended(cfg, optarg, err,
 						      errlen)))
@@ -1037,6 +1058,14 @@ static int parse_args(int argc, char **argv, struct dp_config *cfg, char *err,
 		return fail(err, errlen,
 			    "-Y: a cluster's forwarding connections are not "
 			    "authenticated; -Y serves a single node");
+	if (cfg->ssl && !cfg->ssl_chain_cert[0])
+		return fail(err, errlen,
+			    "-Z: give -o ssl_chain_cert (and ssl_key when the "
+			    "key is not in it)");
+	if (cfg->ssl && (cfg->nmembers || cfg->gossip))
+		return fail(err, errlen,
+			    "-Z: a cluster's forwarding connections are "
+			    "plain; -Z serves a single node");
 	if (cfg->ssl && !cfg->tcp_port)
 		return fail(err, errlen,
 			    "ERROR: You cannot enable SSL without a TCP port.");

@@ -172,6 +172,10 @@ struct dp_conn {
 			     forward */
 	bool binary; /* memcached's binary protocol (its first byte said) */
 	bool authed; /* -Y: its first set gave a user and password */
+	/* -Z: its TLS session (dp_tls.c), NULL on a plain connection, and
+	 * whether OpenSSL waits to write before it can go on */
+	struct ssl_st *tls;
+	bool tls_wants_write;
 	/* a key dump under way (dp_dump.c): the core whose shard it walks
 	 * and where, a batch out, and a cachedump's limit and bytes */
 	bool dumping, dump_inflight, dump_all;
@@ -323,6 +327,7 @@ extern const struct dp_backend dp_dpdk_backend;
 struct dp_sock_core {
 	int ep;
 	int lfd[DP_ADDR_MAX + 1]; /* TCP per -l address, or the -s socket */
+	bool lfd_tls[DP_ADDR_MAX + 1]; /* -Z, and not a notls: address */
 	int ufd[DP_ADDR_MAX];
 	unsigned nl, nu;
 	char *dgram;
@@ -401,6 +406,17 @@ struct dp_core {
 } ML_CACHE_ALIGNED;
 
 /* The node, as every core sees it; set before the workers start. */
+/* -Z (dp_tls.c): the server context, made at start, and each TLS
+ * connection's I/O, with a socket's conventions (-1 and EAGAIN when
+ * OpenSSL must wait; tls_wants_write says for what) */
+int dp_tls_setup(const struct dp_config *cfg, char *err, size_t errlen);
+void dp_tls_free(void);
+int dp_tls_accept(struct dp_conn *k);
+ssize_t dp_tls_read(struct dp_conn *k, void *buf, size_t len);
+ssize_t dp_tls_write(struct dp_conn *k, const void *buf, size_t len);
+bool dp_tls_pending(const struct dp_conn *k);
+void dp_tls_close(struct dp_conn *k);
+
 /* -Y (dp_auth.c): the user:password table, loaded at start */
 extern bool dp_auth_on;
 int dp_auth_load(const char *path, char *err, size_t errlen);

@@ -420,6 +420,9 @@ static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
 
 int dp_run(const struct dp_config *config, char *err, size_t errlen)
 {
+	/* every core's node, which each node reads for stats: it lives as
+	 * long as the cores run */
+	struct proto_node *peers[DP_CORE_MAX];
 	int rc = 0;
 
 	dp_cfg = config;
@@ -450,6 +453,8 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 	}
 	if (config->auth_file[0])
 		rc = dp_auth_load(config->auth_file, err, errlen);
+	if (!rc && config->ssl)
+		rc = dp_tls_setup(config, err, errlen);
 	for (unsigned i = 0; i < dp_ncores && !rc; i++)
 		rc = core_setup(&dp_cores[i], i, err, errlen);
 	if (!rc)
@@ -457,8 +462,6 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 	if (!rc)
 		rc = dp_cluster_setup(err, errlen);
 	if (!rc) {
-		struct proto_node *peers[DP_CORE_MAX];
-
 		for (unsigned i = 0; i < dp_ncores; i++)
 			peers[i] = dp_cores[i].node;
 		for (unsigned i = 0; i < dp_ncores; i++) {
@@ -494,5 +497,6 @@ int dp_run(const struct dp_config *config, char *err, size_t errlen)
 	free(dp_cores);
 	dp_cores = NULL;
 	dp_auth_free();
+	dp_tls_free();
 	return rc;
 }

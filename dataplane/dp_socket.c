@@ -29,8 +29,11 @@ static const struct dp_conn_ops tcp_ops;
 static bool tcp_send(struct dp_core *c, struct dp_conn *k)
 {
 	while (k->out_sent < k->out.len) {
-		ssize_t n = send(k->fd, k->out.buf + k->out_sent,
-				 k->out.len - k->out_sent, MSG_NOSIGNAL);
+		ssize_t n =
+			k->tls ? dp_tls_write(k, k->out.buf + k->out_sent,
+					      k->out.len - k->out_sent)
+			       : send(k->fd, k->out.buf + k->out_sent,
+				      k->out.len - k->out_sent, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -89,7 +92,8 @@ static bool tcp_progress(struct dp_core *c, struct dp_conn *k)
 	/* input it could run now, or a dump's next batch, comes back at
 	 * once through EPOLLOUT */
 	if ((k->runnable && dp_conn_can_take(k)) ||
-	    (k->dumping && !k->dump_inflight))
+	    (k->dumping && !k->dump_inflight) ||
+	    (dp_tls_pending(k) && dp_conn_can_take(k)))
 		k->pollout = true;
 	tcp_interest(c, k);
 	return true;
@@ -128,8 +132,15 @@ static void tcp_read(struct dp_core *c, struct dp_conn *k)
 			dp_rbuf_charge(-(ssize_t)(cap - k->rcap));
 		}
 	}
-	if (k->rlen < k->rcap) {
-		n = recv(k->fd, k->rbuf + k->rlen, k->rcap - k->rlen, 0);
+	/* TLS: what OpenSSL has decrypted already is taken too, for epoll
+	 * will not say it is there */
+	do {
+		if (k->rlen >= k->rcap)
+			break;
+		n = k->tls ? dp_tls_read(k, k->rbuf + k->rlen,
+					 k->rcap - k->rlen)
+			   : recv(k->fd, k->rbuf + k->rlen, k->rcap - k->rlen,
+				  0);
 		if (n > 0) {
 			c->cs.bytes_read += (uint64_t)n;
 			k->rlen += (size_t)n;
@@ -138,8 +149,10 @@ static void tcp_read(struct dp_core *c, struct dp_conn *k)
 		} else if (errno != EAGAIN && errno != EINTR) {
 			dp_conn_close(c, k); /* reset: nobody to answer */
 			return;
+		} else if (k->tls_wants_write) {
+			k->pollout = true;
 		}
-	}
+	} while (n > 0 && dp_tls_pending(k));
 	tcp_progress(c, k);
 }
 
@@ -173,7 +186,7 @@ void dp_sock_accept_resume(struct dp_core *c)
 		c, EPOLLIN | (dp_cfg->unix_path[0] ? EPOLLEXCLUSIVE : 0));
 }
 
-static void tcp_accept(struct dp_core *c, int lfd)
+static void tcp_accept(struct dp_core *c, int lfd, bool tls)
 {
 	for (int i = 0; i < BURST; i++) {
 		struct epoll_event ev;
@@ -222,7 +235,8 @@ static void tcp_accept(struct dp_core *c, int lfd)
 		pthread_mutex_unlock(&c->tcp_lock);
 		ev.events = EPOLLIN;
 		ev.data.ptr = k;
-		if (epoll_ctl(c->sock.ep, EPOLL_CTL_ADD, fd, &ev)) {
+		if (epoll_ctl(c->sock.ep, EPOLL_CTL_ADD, fd, &ev) ||
+		    (tls && dp_tls_accept(k))) {
 			dp_conn_close(c, k);
 			continue;
 		}
@@ -545,6 +559,7 @@ static void tcp_closed(struct dp_core *c, struct dp_conn *k)
 	if (k->tnext)
 		k->tnext->tprev = k->tprev;
 	k->tprev = k->tnext = NULL;
+	dp_tls_close(k);
 	close(k->fd);
 	pthread_mutex_unlock(&c->tcp_lock);
 	atomic_fetch_sub(&dp_conns_open, 1);
@@ -627,7 +642,8 @@ static unsigned sock_poll(struct dp_core *c, int timeout_ms)
 		}
 		if ((uintptr_t)p >= (uintptr_t)&c->sock.lfd[0] &&
 		    (uintptr_t)p < (uintptr_t)&c->sock.lfd[DP_ADDR_MAX + 1]) {
-			tcp_accept(c, *(int *)p);
+			tcp_accept(c, *(int *)p,
+				   c->sock.lfd_tls[(int *)p - c->sock.lfd]);
 			continue;
 		}
 		if ((uintptr_t)p >= (uintptr_t)&c->sock.ufd[0] &&
@@ -640,7 +656,8 @@ static unsigned sock_poll(struct dp_core *c, int timeout_ms)
 		k = p;
 		if ((evs[i].events & EPOLLOUT) && !tcp_progress(c, k))
 			continue;
-		if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR) &&
+		if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+		     (k->tls && (k->tls_wants_write || dp_tls_pending(k)))) &&
 		    !c->quiet)
 			tcp_read(c, k);
 	}
@@ -696,6 +713,12 @@ static void sock_teardown(struct dp_core *c)
 	c->sock.dgram = NULL;
 }
 
+/* An address's TCP port: its own from -l ADDR:PORT, or -p. */
+static uint16_t tcp_port_of(const struct dp_config *cfg, unsigned a)
+{
+	return cfg->addr_port[a] ? cfg->addr_port[a] : cfg->tcp_port;
+}
+
 /* One listener per address and port; the kernel spreads connections and
  * datagrams over the cores' listeners (SO_REUSEPORT). A port another
  * process holds is found by the first core, before anyone binds. */
@@ -709,9 +732,9 @@ static int sock_setup(struct dp_core *c, char *err, size_t errlen)
 	int rc;
 
 	for (unsigned a = 0; c->id == 0 && a < cfg->naddrs; a++) {
-		if (cfg->tcp_port &&
-		    (rc = port_free(cfg->addrs[a], cfg->tcp_port, SOCK_STREAM,
-				    err, errlen)))
+		if (tcp_port_of(cfg, a) &&
+		    (rc = port_free(cfg->addrs[a], tcp_port_of(cfg, a),
+				    SOCK_STREAM, err, errlen)))
 			return rc;
 		if (udp_port && (rc = port_free(cfg->addrs[a], udp_port,
 						SOCK_DGRAM, err, errlen)))
@@ -745,12 +768,15 @@ static int sock_setup(struct dp_core *c, char *err, size_t errlen)
 		ev.events = EPOLLIN;
 	}
 	for (unsigned a = 0; a < cfg->naddrs; a++) {
-		if (cfg->tcp_port) {
-			int fd = listen_socket(cfg->addrs[a], cfg->tcp_port,
-					       SOCK_STREAM, err, errlen);
+		if (tcp_port_of(cfg, a)) {
+			int fd = listen_socket(cfg->addrs[a],
+					       tcp_port_of(cfg, a), SOCK_STREAM,
+					       err, errlen);
 
 			if (fd < 0)
 				return -EADDRINUSE;
+			c->sock.lfd_tls[c->sock.nl] =
+				cfg->ssl && !cfg->addr_notls[a];
 			c->sock.lfd[c->sock.nl] = fd;
 			ev.data.ptr = &c->sock.lfd[c->sock.nl++];
 			epoll_ctl(c->sock.ep, EPOLL_CTL_ADD, fd, &ev);

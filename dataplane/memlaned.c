@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 	if (rc == -EADDRINUSE)
 		return EX_OSERR;
 	if (rc == -EX_NOUSER || rc == -EX_OSERR || rc == -EX_CANTCREAT ||
-	    rc == -EX_IOERR)
+	    rc == -EX_IOERR || rc == -EX_USAGE)
 		return -rc;
 	return rc ? 1 : 0;
 }
