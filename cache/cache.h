@@ -21,6 +21,8 @@
 
 struct cache_shard;
 
+struct cache_item;
+
 struct cache_params {
 	/* Hard ceiling, in allocator-real bytes, for everything the shard
 	 * allocates: segments and index. */
@@ -45,6 +47,10 @@ struct cache_params {
 	bool no_cas;
 	/* memcached's -L: segments on transparent huge pages. */
 	bool huge_pages;
+	/* Told of each item evicted (watch evictions), before it goes;
+	 * NULL: nobody asks. */
+	void (*evicted)(void *arg, const struct cache_item *it);
+	void *evicted_arg;
 };
 
 /* A stored item as seen by a reader. Pointers stay valid until the next

@@ -258,6 +258,8 @@ struct proto_node *proto_node_create(const struct proto_node_params *p)
 		.no_evict = p->no_evict,
 		.no_cas = p->no_cas,
 		.huge_pages = p->huge_pages,
+		.evicted = p->watch ? proto_watch_evicted : NULL,
+		.evicted_arg = n,
 	};
 	for (i = 0; i < p->nshards; i++) {
 		cp.cas_id = p->cas_id_bits ? p->cas_id : i;
@@ -537,6 +539,9 @@ static int do_get(struct proto_node *n, const char *buf,
 		lookup_batch(n, m, hv, key, klen, it, rc);
 		n->c.cmd_get += m;
 		for (i = 0; i < m; i++) {
+			if (WATCHING(n, PROTO_WATCH_FETCHERS))
+				proto_watch_fetch(n, key[i], klen[i],
+						  rc[i] ? NULL : &it[i]);
 			if (rc[i]) {
 				n->c.get_misses++;
 				continue;
@@ -566,9 +571,13 @@ static int do_gat(struct proto_node *n, const char *buf,
 		n->c.cmd_touch++;
 		if (cache_get(shard_of(n, hv), hv, buf + off, len,
 			      CACHE_GET_TOUCH, exptime, &it)) {
+			if (WATCHING(n, PROTO_WATCH_FETCHERS))
+				proto_watch_fetch(n, buf + off, len, NULL);
 			n->c.touch_misses++;
 			continue;
 		}
+		if (WATCHING(n, PROTO_WATCH_FETCHERS))
+			proto_watch_fetch(n, buf + off, len, &it);
 		n->c.touch_hits++;
 		if (put_value(out, buf + off, len, &it, cas))
 			return -ENOMEM;
@@ -659,6 +668,8 @@ int proto_store_run(struct proto_node *n, struct store_op *op,
 	default:
 		break;
 	}
+	if (WATCHING(n, PROTO_WATCH_MUTATIONS))
+		proto_watch_store(n, op, rc);
 	return rc;
 }
 
@@ -955,6 +966,8 @@ static int do_mg(struct proto_node *n, const char *buf,
 			opts |= CACHE_GET_TOUCH;
 	}
 	rc = cache_get(s, req->hv, key, req->klen, opts, ttl, &it);
+	if (WATCHING(n, PROTO_WATCH_FETCHERS))
+		proto_watch_fetch(n, key, req->klen, rc ? NULL : &it);
 	if (rc && HAS(req, 'N')) {
 		/* vivify: an empty item; its TTL is whichever of N and T
 		 * stands last */

@@ -9,6 +9,7 @@
 #ifndef MEMLANE_CACHE_PROTO_H
 #define MEMLANE_CACHE_PROTO_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,19 @@ enum proto_cmd {
 	PROTO_ADMIN,	   /* num: enum proto_admin; args: the words after
 			    * the command's name */
 	PROTO_CMD_MAX
+};
+
+/* watch, memcached's live log: what watchers ask to see */
+#define PROTO_WATCH_FETCHERS  0x1u
+#define PROTO_WATCH_MUTATIONS 0x2u
+#define PROTO_WATCH_EVICTIONS 0x4u
+
+/* The transport's log: every node of the process shares one. */
+struct proto_watch {
+	atomic_uint mask; /* what any watcher asks for; 0: nobody watches */
+	/* takes one line, without its ts=, gid= and newline; any core */
+	void (*emit)(void *arg, const char *line, size_t len);
+	void *arg;
 };
 
 /* memcached's administrative commands (PROTO_ADMIN) */
@@ -294,6 +308,8 @@ struct proto_node_params {
 	/* -A's shutdown: stops the process, gracefully or not; NULL: the
 	 * command is refused as without -A */
 	void (*shutdown)(bool graceful);
+	/* watch: the log fetches, stores and evictions go to; NULL: none */
+	struct proto_watch *watch;
 };
 
 /* Returns a node, or NULL with errno set (EINVAL, ENOMEM). */

@@ -172,6 +172,16 @@ struct store_op {
  * answering in text. */
 int proto_store_run(struct proto_node *n, struct store_op *op,
 		    struct cache_item *out);
+/* watch (proto_watch.c): a line for the log, when a watcher asks */
+#define WATCHING(n, what)                                                      \
+	unlikely((n)->p.watch && (atomic_load_explicit(&(n)->p.watch->mask,    \
+						       memory_order_relaxed) & \
+				  (what)))
+void proto_watch_fetch(struct proto_node *n, const char *key, uint32_t klen,
+		       const struct cache_item *it);
+void proto_watch_store(struct proto_node *n, const struct store_op *op, int rc);
+void proto_watch_evicted(void *node, const struct cache_item *it);
+
 /* PROTO_ADMIN (proto_admin.c) */
 int proto_admin_execute(struct proto_node *n, const char *buf,
 			const struct proto_req *req, struct proto_out *out);

@@ -811,6 +811,8 @@ static int evict_segment(struct cache_shard *s, enum queue q)
 		}
 		if (!(*it.bits & ITEM_FETCHED))
 			s->st.evicted_unfetched++;
+		if (unlikely(s->evicted))
+			store_tell_evicted(s, &it);
 		store_unlink(s, &pos, &it);
 		s->st.evictions++;
 		if (q == Q_SMALL) /* remember the key as a ghost */
@@ -1018,6 +1020,8 @@ struct cache_shard *cache_create(const struct cache_params *p)
 	s->no_evict = p->no_evict;
 	s->no_cas = p->no_cas;
 	s->huge_pages = p->huge_pages;
+	s->evicted = p->evicted;
+	s->evicted_arg = p->evicted_arg;
 	s->cas_bits = p->cas_id_bits;
 	s->cas_id = p->cas_id;
 	s->cas_next = 1;

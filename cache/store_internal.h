@@ -151,6 +151,8 @@ struct cache_shard {
 	bool no_evict;
 	bool no_cas;	 /* -C: CAS values read 0 */
 	bool huge_pages; /* -L: segments asked to be huge pages */
+	void (*evicted)(void *arg, const struct cache_item *it);
+	void *evicted_arg;
 
 	uint32_t ovf_free;  /* free overflow buckets, chained by next */
 	uint32_t ovf_count; /* overflow buckets allocated (ids 1..) */
@@ -395,6 +397,9 @@ static inline void item_view(const struct cache_shard *s, const struct item *it,
 	out->win_sent = bits & ITEM_WIN;
 	out->key_binary = bits & ITEM_BINKEY;
 }
+
+/* Hands an item about to be evicted to the shard's evicted callback. */
+void store_tell_evicted(struct cache_shard *s, const struct item *it);
 
 /* Drops an item from the index and its segment's accounting. */
 void store_unlink(struct cache_shard *s, const struct pos *pos,

@@ -142,3 +142,11 @@ int cache_set_mem_limit(struct cache_shard *s, size_t bytes)
 	s->mem_limit = bytes;
 	return 0;
 }
+
+void store_tell_evicted(struct cache_shard *s, const struct item *it)
+{
+	struct cache_item view;
+
+	item_view(s, it, &view);
+	s->evicted(s->evicted_arg, &view);
+}

@@ -126,6 +126,8 @@ static struct dp_conn *conn_reuse(struct dp_core *c)
 /* Closes a connection; it is freed now or when its last reply returns. */
 void dp_conn_close(struct dp_core *c, struct dp_conn *k)
 {
+	if (k->watch_mask)
+		dp_watch_stop(c, k);
 	if (!k->closed) {
 		k->closed = true;
 		k->ops->closed(c, k);
@@ -598,6 +600,9 @@ static bool handle_request(struct dp_core *c, struct dp_conn *k,
 		exec_local(c, k, buf, req, whole);
 		return true;
 	case PROTO_ADMIN:
+		if (req->num == PROTO_ADMIN_WATCH &&
+		    dp_watch_start(c, k, buf, req))
+			return true;
 		/* what every core holds changes on every core */
 		if (dp_ncores > 1 && proto_admin_fans_out(req))
 			dp_flush_broadcast(c, buf, req);
@@ -704,6 +709,10 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 	size_t off = 0;
 
 	k->runnable = false;
+	if (unlikely(k->watch_mask)) {
+		k->rlen = 0; /* a watcher's input is ignored, as memcached */
+		return;
+	}
 	if (!k->greeted && !k->udp && !conn_greet(c, k))
 		return;
 	if (k->dumping) {
@@ -751,6 +760,10 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 		 * it sees them, as memcached's stats sees every request
 		 * before it (a reply brings the connection back here) */
 		if (req->cmd == PROTO_STATS && k->waiting)
+			break;
+		/* a watch starts once every reply before it is out */
+		if (req->cmd == PROTO_ADMIN && req->num == PROTO_ADMIN_WATCH &&
+		    k->shead != k->stail)
 			break;
 		/* a dump streams into the output: it starts once everything
 		 * before it is out there */

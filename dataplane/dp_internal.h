@@ -176,6 +176,10 @@ struct dp_conn {
 	 * whether OpenSSL waits to write before it can go on */
 	struct ssl_st *tls;
 	bool tls_wants_write;
+	/* watch (dp_watch.c): the kinds it asked for (0: not a watcher),
+	 * how far into the log it has read, and the lines it has seen */
+	unsigned watch_mask;
+	uint64_t watch_pos, watch_lines;
 	/* a key dump under way (dp_dump.c): the core whose shard it walks
 	 * and where, a batch out, and a cachedump's limit and bytes */
 	bool dumping, dump_inflight, dump_all;
@@ -352,6 +356,9 @@ struct dp_core {
 	int evfd; /* written to wake the core while it sleeps */
 	atomic_int sleeping;
 
+	/* watch: this core's watcher connections (dp_watch.c) */
+	struct dp_conn *watchers[16];
+	unsigned nwatchers;
 	struct proto_node *node;
 	struct rte_ring *to[DP_CORE_MAX];   /* this core -> core i */
 	struct rte_ring *from[DP_CORE_MAX]; /* core i -> this core */
@@ -416,6 +423,18 @@ ssize_t dp_tls_read(struct dp_conn *k, void *buf, size_t len);
 ssize_t dp_tls_write(struct dp_conn *k, const void *buf, size_t len);
 bool dp_tls_pending(const struct dp_conn *k);
 void dp_tls_close(struct dp_conn *k);
+
+/* watch (dp_watch.c): the log every node writes to, and its watchers.
+ * A kind memcached knows that memlane never logs takes this bit. */
+#define DP_WATCH_SILENT 0x80000000u
+extern struct proto_watch dp_watch;
+/* Makes k a watcher and answers OK; false when memcached would refuse
+ * the command (-W, a kind it does not know), which then runs as any. */
+bool dp_watch_start(struct dp_core *c, struct dp_conn *k, const char *buf,
+		    const struct proto_req *req);
+void dp_watch_stop(struct dp_core *c, struct dp_conn *k);
+/* Each pass of a core with watchers: what is new, sent to them. */
+void dp_watch_deliver(struct dp_core *c);
 
 /* -Y (dp_auth.c): the user:password table, loaded at start */
 extern bool dp_auth_on;

@@ -188,6 +188,8 @@ static int worker(void *arg)
 		dp_outq_flush(c);
 		dp_kick_all(c);
 		tick(c);
+		if (unlikely(c->nwatchers))
+			dp_watch_deliver(c);
 		proto_node_set_conn_stats(c->node, &c->cs);
 		dp_ring_quiescent(c);
 		t1 = rte_rdtsc();
@@ -386,6 +388,7 @@ static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
 		.ssl_ca_cert = cfg->ssl_ca_cert,
 		.ssl_ciphers = cfg->ssl_ciphers,
 		.shutdown = node_shutdown,
+		.watch = &dp_watch,
 	};
 	int rc;
 

@@ -26,6 +26,9 @@ memcached where their answers can be compared.
   admin_commands            slabs, lru, lru_crawler, cache_memlimit
                             against memcached; cache_memlimit acts
   warnings                  slab tuning accepted with one warning line
+  watch                     watch fetchers, mutations, evictions: lines
+                            with memcached's fields, in order, for the
+                            same workload; -W refuses it
   tls                       -Z: the right CA works (pymemcache, Python's
                             ssl), no TLS, a wrong CA, a missing client
                             certificate and a truncated handshake are
@@ -911,6 +914,97 @@ def warnings():
 
 
 # ---------------------------------------------------------------------------
+# watch
+# ---------------------------------------------------------------------------
+
+WATCH_LOAD = (b"set k 1 0 2\r\nvv\r\nget k\r\nget nokey\r\nmg k v\r\n"
+              b"add k 0 0 1\r\nx\r\nset t 0 100 1\r\nx\r\n"
+              b"gets k\r\ncas k 0 0 1 1\r\nx\r\n")
+
+
+def watch_lines(port, kinds, load, evict=False):
+    w = socket.create_connection((HOST, port), 5)
+    w.settimeout(0.5)
+    w.sendall(b"watch " + kinds + b"\r\n")
+    got = b""
+    deadline = time.time() + 2
+    while not got.startswith(b"OK\r\n") and time.time() < deadline:
+        try:
+            got += w.recv(100)
+        except socket.timeout:
+            pass
+    check(got.startswith(b"OK\r\n"), "watch %s: %r" % (kinds, got))
+    got = got[4:]
+    exchange(port, [load], settle=0.5)
+    if evict:
+        with harness.Conn(port) as c:
+            v = b"x" * 100000
+            for i in range(200):
+                c.send(b"set big%d 0 0 %d noreply\r\n%s\r\n"
+                       % (i, len(v), v))
+            c.cmd(b"mn\r\n")
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        try:
+            d = w.recv(1 << 20)
+            if not d:
+                break
+            got += d
+        except socket.timeout:
+            if got:
+                break
+    w.close()
+    return [x for x in got.decode().split("\n") if x]
+
+
+def fields(line):
+    """A log line's shape: its type and field names, in order."""
+    parts = [p.split("=", 1) for p in line.split(" ")]
+    kind = dict(p for p in parts if len(p) == 2).get("type")
+    return kind, tuple(p[0] for p in parts)
+
+
+def watch():
+    ml, mc, ports = pair(["-m", "8"])
+    try:
+        for kinds, evict in ((b"fetchers", False), (b"mutations", False),
+                             (b"evictions", True)):
+            a = watch_lines(ports[0], kinds, WATCH_LOAD, evict)
+            b = watch_lines(ports[1], kinds, WATCH_LOAD, evict)
+            check(a and b, "watch %s: memlaned %d lines, memcached %d"
+                  % (kinds, len(a), len(b)))
+            shapes_a = {fields(x) for x in a}
+            shapes_b = {fields(x) for x in b}
+            check(shapes_a == shapes_b, "watch %s: line shapes differ:\n"
+                  "  memlaned  %r\n  memcached %r" % (kinds, shapes_a,
+                                                     shapes_b))
+            if kinds == b"mutations":
+                def strip(x):
+                    return " ".join(p for p in x.split(" ")
+                                    if p.split("=")[0] in
+                                    ("type", "key", "status", "cmd",
+                                     "ttl", "size"))
+                # keys on other cores log there: the order across
+                # cores is the log's, not the connection's
+                check(sorted(strip(x) for x in a) ==
+                      sorted(strip(x) for x in b),
+                      "watch mutations:\n  memlaned  %r\n  memcached %r"
+                      % ([strip(x) for x in a], [strip(x) for x in b]))
+            if kinds == b"fetchers":
+                want = ["key=k status=found", "key=nokey status=not_found"]
+                for wl in want:
+                    check(any(wl in x for x in a), "watch fetchers: no "
+                          "line with %s in %r" % (wl, a))
+            gids = [int(dict(p.split("=", 1) for p in x.split(" "))["gid"])
+                    for x in a]
+            check(gids == sorted(gids), "gids out of order: %r" % gids)
+    finally:
+        stop(ml)
+        stop(mc)
+    differential(["-W"], [b"watch\r\n", b"watch fetchers\r\n"])
+
+
+# ---------------------------------------------------------------------------
 # TLS
 # ---------------------------------------------------------------------------
 
@@ -1060,6 +1154,6 @@ if __name__ == "__main__":
                             stock_memcached_conf, unix_socket,
                             connection_limits, cas_disabled,
                             protocol_switches, auth_file, admin_commands,
-                            warnings, tls])
+                            warnings, watch, tls])
     finally:
         stop_all()
