@@ -285,6 +285,7 @@ void proto_node_free(struct proto_node *n)
 	for (i = 0; i < n->nshards; i++)
 		cache_free(n->shards[i]);
 	free(n->shards);
+	proto_detail_free(n);
 	free(n);
 }
 
@@ -542,6 +543,10 @@ static int do_get(struct proto_node *n, const char *buf,
 			if (WATCHING(n, PROTO_WATCH_FETCHERS))
 				proto_watch_fetch(n, key[i], klen[i],
 						  rc[i] ? NULL : &it[i]);
+			if (unlikely(n->detail))
+				proto_detail_count(n, key[i], klen[i],
+						   rc[i] ? DETAIL_GET
+							 : DETAIL_HIT);
 			if (rc[i]) {
 				n->c.get_misses++;
 				continue;
@@ -670,6 +675,8 @@ int proto_store_run(struct proto_node *n, struct store_op *op,
 	}
 	if (WATCHING(n, PROTO_WATCH_MUTATIONS))
 		proto_watch_store(n, op, rc);
+	if (unlikely(n->detail))
+		proto_detail_count(n, op->st.key, op->st.klen, DETAIL_SET);
 	return rc;
 }
 
@@ -752,6 +759,9 @@ static int do_delete(struct proto_node *n, const char *buf,
 	int rc = cache_delete(shard_of(n, req->hv), req->hv, buf + req->key_off,
 			      req->klen, 0);
 
+	if (unlikely(n->detail))
+		proto_detail_count(n, buf + req->key_off, req->klen,
+				   DETAIL_DEL);
 	if (rc) {
 		n->c.delete_misses++;
 		return REPLY(out, req, "NOT_FOUND\r\n");
@@ -1960,8 +1970,8 @@ static bool word_is(const char *w, size_t wlen, const char *lit)
 	return wlen == strlen(lit) && memcmp(w, lit, wlen) == 0;
 }
 
-/* stats detail on|off|dump: memlane keeps no per-prefix counters, so the
- * switch is remembered for stats settings and a dump is empty. */
+/* stats detail on|off|dump: the switch is every node's; a dump sums
+ * every node's counters (proto_detail.c). */
 static int stats_detail(struct proto_node *n, const char *buf,
 			const struct proto_req *req, struct proto_out *out)
 {
@@ -1971,11 +1981,14 @@ static int stats_detail(struct proto_node *n, const char *buf,
 
 	if (word(args, req->args_len, 1, &w, &wlen)) {
 		if (word_is(w, wlen, "on") || word_is(w, wlen, "off")) {
-			n->detail = word_is(w, wlen, "on");
+			bool on = word_is(w, wlen, "on");
+
+			for (unsigned i = 0; i < node_count(n); i++)
+				(n->npeers ? n->peers[i] : n)->detail = on;
 			return OUT_LIT(out, "OK\r\n");
 		}
 		if (word_is(w, wlen, "dump"))
-			return OUT_LIT(out, "END\r\n");
+			return proto_detail_dump(n, out);
 	}
 	return OUT_LIT(out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
 }

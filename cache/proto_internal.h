@@ -85,8 +85,9 @@ struct proto_node {
 	/* cold: what stats reports */
 	uint32_t started;
 	unsigned verbosity;
-	bool detail;
-	bool lru_crawler;	/* lru_crawler enable|disable */
+	atomic_bool detail;		   /* stats detail on (-D) */
+	struct proto_detail *detail_table; /* proto_detail.c */
+	bool lru_crawler;		   /* lru_crawler enable|disable */
 	unsigned slab_automove; /* slabs automove: shown, nothing to move */
 	struct proto_node_params p;
 	struct proto_conn_stats conn;
@@ -181,6 +182,13 @@ void proto_watch_fetch(struct proto_node *n, const char *key, uint32_t klen,
 		       const struct cache_item *it);
 void proto_watch_store(struct proto_node *n, const struct store_op *op, int rc);
 void proto_watch_evicted(void *node, const struct cache_item *it);
+
+/* per-prefix stats (proto_detail.c), counted while n->detail is on */
+enum proto_detail_what { DETAIL_GET, DETAIL_HIT, DETAIL_SET, DETAIL_DEL };
+void proto_detail_count(struct proto_node *n, const char *key, uint32_t klen,
+			enum proto_detail_what what);
+int proto_detail_dump(struct proto_node *n, struct proto_out *out);
+void proto_detail_free(struct proto_node *n);
 
 /* PROTO_ADMIN (proto_admin.c) */
 int proto_admin_execute(struct proto_node *n, const char *buf,

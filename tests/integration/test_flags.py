@@ -26,6 +26,8 @@ memcached where their answers can be compared.
   admin_commands            slabs, lru, lru_crawler, cache_memlimit
                             against memcached; cache_memlimit acts
   warnings                  slab tuning accepted with one warning line
+  stats_detail              -D and stats detail on|off|dump: the same
+                            per-prefix counts as memcached
   watch                     watch fetchers, mutations, evictions: lines
                             with memcached's fields, in order, for the
                             same workload; -W refuses it
@@ -913,6 +915,38 @@ def warnings():
               % (args, n, words, show(log_of(p))))
 
 
+def stats_detail():
+    detail = [b"stats detail on\r\n", b"set foo:1 0 0 1\r\nx\r\n",
+              b"get foo:1\r\n", b"get foo:2 foo:1\r\n",
+              b"delete foo:1\r\n", b"set bar 0 0 1\r\nx\r\n",
+              b"get bar\r\n", b"mg foo:1 v\r\n", b"incr foo:1 1\r\n",
+              b"add foo:9 0 0 1\r\nx\r\n", b"get foo:9\r\n",
+              b"stats detail dump\r\n", b"stats detail off\r\n",
+              b"get foo:1\r\n", b"stats detail dump\r\n",
+              b"stats detail\r\n"]
+    differential([], detail)
+    differential(["-D", "/"], [b"set a/1 0 0 1\r\nx\r\n", b"get a/1\r\n",
+                               b"get a:1\r\n", b"stats detail dump\r\n"])
+    # many prefixes over both cores: the same lines, in each server's
+    # own order
+    ml, mc, ports = pair([])
+    try:
+        reqs = [b"stats detail on\r\n"] + [
+            b"set p%d:%d 0 0 1\r\nx\r\nget p%d:%d p%d:x\r\n"
+            % (i % 7, i, i % 7, i, i % 7) for i in range(60)]
+        dumps = []
+        for port in ports:
+            exchange(port, reqs, settle=0.05)
+            got = exchange(port, [b"stats detail dump\r\n"])[0]
+            dumps.append(sorted(got.split(b"\r\n")))
+        check(dumps[0] == dumps[1], "stats detail dump:\n  memlaned  %r\n"
+              "  memcached %r" % (dumps[0], dumps[1]))
+        check(settings(ports[0])["detail_enabled"] == "yes", "detail on")
+    finally:
+        stop(ml)
+        stop(mc)
+
+
 # ---------------------------------------------------------------------------
 # watch
 # ---------------------------------------------------------------------------
@@ -1154,6 +1188,6 @@ if __name__ == "__main__":
                             stock_memcached_conf, unix_socket,
                             connection_limits, cas_disabled,
                             protocol_switches, auth_file, admin_commands,
-                            warnings, watch, tls])
+                            warnings, stats_detail, watch, tls])
     finally:
         stop_all()
