@@ -592,9 +592,17 @@ static uint32_t seg_get(struct cache_shard *s, unsigned spare)
 		d = arena_alloc(s, s->seg_size, false, &real);
 		if (!d)
 			return SEG_NONE;
-		/* -L: a hint only; without THP the pages stay as they are */
-		if (s->huge_pages)
-			(void)madvise(d, s->seg_size, MADV_HUGEPAGE);
+		/* -L: a hint only, for the 2 MiB pages the segment lies in
+		 * (a huge page needs the whole of one); without THP the pages
+		 * stay as they are */
+		if (s->huge_pages) {
+			uintptr_t lo = (uintptr_t)d & ~(uintptr_t)(HUGE_2M - 1);
+			uintptr_t hi =
+				((uintptr_t)d + s->seg_size + HUGE_2M - 1) &
+				~(uintptr_t)(HUGE_2M - 1);
+
+			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+		}
 		s->segs[id].data = d;
 		mem_add(s, real);
 		s->nsegs_alloc++;

@@ -126,6 +126,9 @@ struct fifo {
 	uint64_t items;
 };
 
+/* a transparent huge page: -L asks for the ones a segment lies in */
+#define HUGE_2M (2u << 20)
+
 struct cache_shard {
 	/* hot: index geometry */
 	struct bucket **chunks; /* primary buckets, CHUNK_BUCKETS each */

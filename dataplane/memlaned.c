@@ -49,6 +49,27 @@ static bool eal_given(const char *args, const char *const *opts)
 	return false;
 }
 
+/* Whether the free 2 MiB huge pages hold mb megabytes. */
+static bool huge_pages_for(unsigned mb)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/"
+			"free_hugepages",
+			"r");
+	unsigned long n = 0;
+
+	if (f) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	if (n * 2 < mb)
+		fprintf(stderr,
+			"memlaned: warning: -L: %lu huge pages free, %u MB "
+			"wanted; the EAL's memory stays on normal pages\n",
+			n, mb);
+	return n * 2 >= mb;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -113,8 +134,17 @@ int main(int argc, char **argv)
 	/* unprivileged defaults, unless --eal chose otherwise: a DPDK port
 	 * on a real NIC names it (-a) and may want huge pages */
 	if (!eal_given(cfg.eal_extra, eal_mem_opts)) {
-		snprintf(mem, sizeof(mem), "%u", dp_eal_memory_mb(&cfg));
-		eal[neal++] = "--no-huge";
+		unsigned mb = dp_eal_memory_mb(&cfg);
+
+		snprintf(mem, sizeof(mem), "%u", mb);
+		/* -L with DPDK: the EAL's memory on huge pages, when enough
+		 * are free ("try", as memcached's -L says) */
+		if (!cfg.largepages || cfg.dataplane != DP_BACKEND_DPDK ||
+		    !huge_pages_for(mb))
+			eal[neal++] = "--no-huge";
+		else if (cfg.verbose)
+			fprintf(stderr, "memlaned: -L: EAL memory on huge "
+					"pages\n");
 		eal[neal++] = "-m";
 		eal[neal++] = mem;
 	}

@@ -498,6 +498,35 @@ def core_and_locked_memory():
         check(lck > 1024 or asan or "-k: mlockall() failed" in log_of(p),
               "-k: %d kB locked, and no warning: %s" % (lck, show(log_of(p))))
     check(stop(p) == 0, "-r -k: exit code")
+    # -L: item memory on transparent huge pages, where the kernel gives
+    # them on request (THP in madvise or always mode)
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            thp = f.read()
+    except OSError:
+        thp = "[never]"
+    if "[never]" in thp:
+        print("   -L: THP is off here; not checked")
+        return
+    huge = {}
+    for flags in ([], ["-L"]):
+        p, port = node(["-m", "256"] + flags, threads=1)
+        with harness.Conn(port) as c:
+            v = b"x" * 50000
+            for i in range(2000):
+                c.send(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (i, len(v), v))
+            check(c.cmd(b"mn\r\n") == b"MN\r\n", "the sets")
+        with open("/proc/%d/smaps" % p.pid) as f:
+            huge[bool(flags)] = sum(int(x.split()[1]) for x in f
+                                    if x.startswith("AnonHugePages:"))
+        stop(p)
+    print("   AnonHugePages: %d kB without -L, %d kB with" % (huge[False],
+                                                          huge[True]))
+    # with THP always, memory is huge with or without asking
+    check(huge[True] >= 32 * 1024 and
+          (huge[True] > huge[False] or "[always]" in thp),
+          "-L: %d kB of huge pages, %d kB without" % (huge[True],
+                                                     huge[False]))
 
 
 # ---------------------------------------------------------------------------
