@@ -844,7 +844,8 @@ int proto_do_flush_all(struct proto_node *n, const struct proto_req *req,
 	if (n->p.no_flush)
 		return REPLY(out, req,
 			     "CLIENT_ERROR flush_all not allowed\r\n");
-	n->c.cmd_flush++;
+	/* one flush_all is one, however many cores it runs on */
+	n->c.cmd_flush += !req->copy;
 	if (delay > 0) {
 		at = exptime_abs(n, delay) - 1;
 		if (at > n->now) {
@@ -996,6 +997,10 @@ static int do_mg(struct proto_node *n, const char *buf,
 		rc = cache_store(s, &st, &it);
 		created = rc == 0;
 		late_touch = false;
+		/* memcached's vivify fetches what it made: the next mg sees
+		 * h1 (this one answers from the item as it was made) */
+		if (created)
+			cache_get(s, req->hv, key, req->klen, 0, 0, NULL);
 	}
 	if (rc) {
 		n->c.cmd_get++;
@@ -1417,6 +1422,7 @@ static int do_me(struct proto_node *n, const char *buf,
 	char *p;
 
 	n->c.cmd_meta++;
+	n->c.cmd_me++;
 	if (cache_get(shard_of(n, req->hv), req->hv, buf + req->key_off,
 		      req->klen, CACHE_GET_NOBUMP, 0, &it))
 		return OUT_LIT(out, "EN\r\n");
@@ -1593,7 +1599,8 @@ static int stats_general(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "cmd_set", c->cmd_set);
 	p = stat_u(p, "cmd_flush", c->cmd_flush);
 	p = stat_u(p, "cmd_touch", c->cmd_touch);
-	p = stat_u(p, "cmd_meta", c->cmd_meta);
+	/* memcached 1.6.18 counts only me here, not mg, ms, md, ma, mn */
+	p = stat_u(p, "cmd_meta", c->cmd_me);
 	p = stat_u(p, "get_hits", c->get_hits);
 	p = stat_u(p, "get_misses", c->get_misses);
 	/* expired and flushed items are gone when a get looks */

@@ -121,6 +121,8 @@ struct proto_req {
 	bool noreply;  /* text "noreply", or meta q */
 	bool close;    /* close the connection after answering */
 	bool has_num;  /* num was given (flush_all delay, verbosity) */
+	bool copy;     /* a fan-out's copy, answered at another core: it
+			* acts but counts nothing */
 	uint16_t klen; /* the (first) key */
 	uint32_t key_off;
 	uint32_t keys_end; /* retrievals: keys lie in [key_off, keys_end) */

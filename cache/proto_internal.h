@@ -30,7 +30,8 @@ struct proc_counters { /* only uint64_t members: summed word by word */
 	uint64_t cmd_set;
 	uint64_t cmd_flush;
 	uint64_t cmd_touch;
-	uint64_t cmd_meta;
+	uint64_t cmd_meta; /* every meta command: the admin endpoint's */
+	uint64_t cmd_me;   /* me: what memcached's stats calls cmd_meta */
 	uint64_t get_hits;
 	uint64_t get_misses;
 	uint64_t delete_misses;

@@ -133,6 +133,7 @@ void dp_flush_broadcast(struct dp_core *c, const char *buf,
 		m->bytes.len = req->len;
 		m->req = *req;
 		m->req.noreply = true;
+		m->req.copy = true;
 		m->kind = MSG_FLUSH;
 		m->conn = NULL;
 		dp_msg_send(c, d, m);
