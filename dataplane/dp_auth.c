@@ -145,9 +145,14 @@ static bool token_ok(const char *tok, size_t len, bool *format)
 		  next_word(&p, end, &pass, &plen);
 	if (!*format)
 		return false;
-	for (unsigned i = 0; i < nentries; i++)
-		ok |= same(user, ulen, entries[i].user, entries[i].ulen) &
-		      same(pass, plen, entries[i].pass, entries[i].plen);
+	/* every entry compared, both halves, whatever matched: the time
+	 * says nothing of which user or password came near */
+	for (unsigned i = 0; i < nentries; i++) {
+		unsigned u = same(user, ulen, entries[i].user, entries[i].ulen);
+		unsigned w = same(pass, plen, entries[i].pass, entries[i].plen);
+
+		ok |= (u & w) != 0;
+	}
 	return ok;
 }
 
