@@ -444,8 +444,19 @@ def daemon_and_signals():
                                  str(port), "-t", "2"], timeout=10)
         check(rc == 0, "memlaned -d: exit %d (%s)" % (rc, show(err)))
         check(wait_tcp(port), "the daemon does not serve")
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
+        # the listeners open before the pid file is written (then the
+        # identity is taken and the cores start)
+        deadline = time.time() + 10
+        text = ""
+        while not text.endswith("\n") and time.time() < deadline:
+            try:
+                with open(pidfile) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+        check(text.endswith("\n"), "no pid file from the daemon")
+        pid = int(text.strip())
         check(os.getsid(pid) == pid, "the daemon leads no session of its "
               "own")
         with open("/proc/%d/stat" % pid) as f:
