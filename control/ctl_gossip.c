@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Membership by gossip in memlaned: one thread owns the gossip UDP socket
- * and the push-pull TCP listener on the same port, drives gossip.c's
- * timers with the wall clock (the replay window compares the clocks of
- * members: keep them in step, as NTP does), and turns what gossip says
- * into the view and the ring.
+ * Membership by gossip in memlaned. Two threads: the probe thread owns
+ * the gossip UDP socket and drives gossip.c's timers with the wall clock
+ * (the replay window compares the clocks of members: keep them in step,
+ * as NTP does); the push-pull thread owns the TCP listener on the same
+ * port, serves and starts push-pulls, and joins through the seeds while
+ * the node is alone. A push-pull may wait PP_TIMEOUT_MS on a member that
+ * is cut off, and a hand-off digest longer: on the probe thread, that
+ * wait would leave the node's pings unanswered and have the others
+ * suspect it. Both turn what gossip says into the view and the ring.
  *
  * A member learnt is given the next index of the view and keeps it; its
  * memcached address is resolved by the dataplane before any ring names
@@ -37,14 +41,15 @@
 #define PP_TIMEOUT_MS 1000
 #define HO_RECV_MS    5000 /* a hand-off digest, which may be larger */
 #define RECV_BURST    64
+#define PP_POLL_MS    100
 
 struct ctl_gossip {
 	struct ctl *c;
 	struct gossip *g;
 	struct gossip_io io;
 	int udp, tcp, wake[2];
-	pthread_t thread;
-	bool started;
+	pthread_t thread, pp_thread;
+	bool started, pp_started;
 	struct gossip_addr self;
 	struct gossip_addr seeds[SEEDS_MAX];
 	unsigned nseeds;
@@ -407,12 +412,9 @@ static void *run(void *arg)
 	uint8_t buf[GOSSIP_MTU + 1];
 
 	for (;;) {
-		struct pollfd pfd[3] = {{.fd = cg->udp, .events = POLLIN},
-					{.fd = cg->tcp, .events = POLLIN},
+		struct pollfd pfd[2] = {{.fd = cg->udp, .events = POLLIN},
 					{.fd = cg->wake[0], .events = POLLIN}};
-		struct gossip_addr to;
 		uint64_t now = ctl_now_ms(), next;
-		bool pp, lonely;
 		int wait;
 
 		pthread_mutex_lock(&c->lock);
@@ -421,9 +423,9 @@ static void *run(void *arg)
 		wait = next <= now	  ? 0
 		       : next - now > 100 ? 100
 					  : (int)(next - now);
-		if (poll(pfd, 3, wait) < 0 && errno != EINTR)
+		if (poll(pfd, 2, wait) < 0 && errno != EINTR)
 			break;
-		if (pfd[2].revents)
+		if (pfd[1].revents)
 			break;
 		for (int k = 0; (pfd[0].revents & POLLIN) && k < RECV_BURST;
 		     k++) {
@@ -447,13 +449,37 @@ static void *run(void *arg)
 			settle(cg);
 			pthread_mutex_unlock(&c->lock);
 		}
-		if (pfd[1].revents & POLLIN)
+		pthread_mutex_lock(&c->lock);
+		gossip_tick(cg->g, ctl_now_ms());
+		settle(cg);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+/* The push-pull thread: wakes at least every PP_POLL_MS to see whether
+ * a push-pull is due (gossip.c keeps its time). */
+static void *run_pushpull(void *arg)
+{
+	struct ctl_gossip *cg = arg;
+	struct ctl *c = cg->c;
+
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = cg->tcp, .events = POLLIN},
+					{.fd = cg->wake[0], .events = POLLIN}};
+		struct gossip_addr to;
+		uint64_t now;
+		bool pp, lonely;
+
+		if (poll(pfd, 2, PP_POLL_MS) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & POLLIN)
 			serve_pushpull(cg);
 		pthread_mutex_lock(&c->lock);
 		now = ctl_now_ms();
-		gossip_tick(cg->g, now);
 		pp = gossip_pushpull_target(cg->g, now, &to);
-		settle(cg);
 		lonely = alone(cg);
 		pthread_mutex_unlock(&c->lock);
 		if (pp)
@@ -586,13 +612,19 @@ int ctl_gossip_start(struct ctl *c, const struct ctl_params *p, char *err,
 	if ((rc = ctl_handoff_start(c, p, &cg->self, err, errlen)))
 		return rc;
 	/* the first join, before the node serves, so that it serves with
-	 * the cluster's ring; the thread tries again while it is alone */
+	 * the cluster's ring; the push-pull thread tries again while it is
+	 * alone */
 	try_seeds(cg, ctl_now_ms());
 	if ((rc = pthread_create(&cg->thread, NULL, run, cg))) {
 		snprintf(err, errlen, "gossip thread: %s", strerror(rc));
 		return -rc;
 	}
 	cg->started = true;
+	if ((rc = pthread_create(&cg->pp_thread, NULL, run_pushpull, cg))) {
+		snprintf(err, errlen, "push-pull thread: %s", strerror(rc));
+		return -rc;
+	}
+	cg->pp_started = true;
 	if (c->verbose)
 		fprintf(stderr, "memlaned: gossip on %s:%u, %u seeds%s\n",
 			gp->addr, gp->port, cg->nseeds,
@@ -606,11 +638,13 @@ void ctl_gossip_stop(struct ctl *c)
 
 	if (!cg)
 		return;
-	if (cg->started) {
-		if (write(cg->wake[1], "x", 1) < 0)
-			(void)0; /* the pipe is ours: it has room */
+	/* one byte, never read: both threads see it */
+	if ((cg->started || cg->pp_started) && write(cg->wake[1], "x", 1) < 0)
+		(void)0; /* the pipe is ours: it has room */
+	if (cg->started)
 		pthread_join(cg->thread, NULL);
-	}
+	if (cg->pp_started)
+		pthread_join(cg->pp_thread, NULL);
 	/* after the thread that reads digests, before the sockets go */
 	ctl_handoff_stop(c);
 	for (int i = 0; i < 2; i++)

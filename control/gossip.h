@@ -3,7 +3,7 @@
  * Membership by gossip: SWIM with Lifeguard's refinements, as a state
  * machine without I/O and without a clock of its own.
  *
- * The host (memlaned's control thread, or the simulator in bench/) owns
+ * The host (memlaned's control threads, or the simulator in bench/) owns
  * the sockets and the time: it passes every datagram it receives to
  * gossip_recv(), calls gossip_tick() when gossip_next_ms() says, carries
  * the full state over a reliable channel when gossip_pushpull_target()

@@ -16,6 +16,8 @@ with --seeds only, signed with a cluster key the test writes.
     measures it, this runs its short form);
   - forged, truncated, oversized, replayed and unknown senders' hand-off
     digests on the push-pull port change nothing and are counted;
+  - a peer that opens the push-pull port and stalls does not stall the
+    probes: the node is never dead to the others meanwhile;
   - forged, truncated, oversized and (as root, captured on lo) replayed
     datagrams on the gossip port change nothing and are counted under
     their reason;
@@ -134,6 +136,12 @@ def all_alive(cl, among):
             if st.get(cl.addr(j), ("?",))[0] != "alive":
                 return False
     return True
+
+
+def node0_serves(cl, key):
+    c = Client(("127.0.0.1", cl.ports[0]), timeout=5)
+    check(c.set(key, b"x") and c.get(key) == b"x", "node 0 still serves")
+    c.close()
 
 
 def key_file():
@@ -476,10 +484,40 @@ def bad_digests():
             after("one with bad ranges is dropped",
                   (rx + 1, dropped + 8, offers + 1))
             check(all_alive(cl, range(3)), "membership is as it was")
-            c = Client(("127.0.0.1", cl.ports[0]), timeout=5)
-            check(c.set("after-digests", b"x") and
-                  c.get("after-digests") == b"x", "node 0 still serves")
-            c.close()
+            node0_serves(cl, "after-digests")
+    finally:
+        os.unlink(kf)
+
+
+def slow_peer_does_not_stall_probes():
+    """A peer that opens the push-pull port, announces a hand-off digest
+    and sends nothing more holds that connection for seconds: the node
+    must go on answering probes meanwhile, and the others must never
+    see it dead."""
+    kf = key_file()
+    try:
+        with GossipCluster(kf) as cl:
+            wait_for("every node alive everywhere",
+                     lambda: all_alive(cl, range(3)), 10)
+            seen = set()
+            end = time.time() + 2 * DEAD_BOUND_S
+            while time.time() < end:
+                with socket.create_connection(
+                        ("127.0.0.1", cl.gossip[0]), timeout=10) as s:
+                    s.sendall(struct.pack("<I", 0x80000000 | 1000))
+                    # held until the node gives up on it (or the end)
+                    s.settimeout(0.2)
+                    while time.time() < end:
+                        try:
+                            if not s.recv(1):
+                                break
+                        except socket.timeout:
+                            pass
+                        for i in (1, 2):
+                            seen.add(cl.states(i)[cl.addr(0)][0])
+            check(seen <= {"alive", "suspect"},
+                  "node 0 was never dead to the others: %r" % seen)
+            node0_serves(cl, "after-slow-peer")
     finally:
         os.unlink(kf)
 
@@ -604,5 +642,5 @@ if __name__ == "__main__":
     harness.run_checks([join_detect_rejoin, graceful_leave,
                         no_stale_read_after_a_flap, flap_within_the_window,
                         fourth_node_joins_under_load, bad_digests,
-                        bad_datagrams,
+                        slow_peer_does_not_stall_probes, bad_datagrams,
                         refused_off_loopback])
