@@ -1689,6 +1689,10 @@ int cache_arith(struct cache_shard *s, const struct cache_arith *req,
 			*value = v;
 		return rc;
 	}
+	/* memcached's order: an empty value is not a number before any
+	 * CAS is compared, a value that does not parse only after */
+	if (it.vlen == 0)
+		return -EINVAL;
 	if (req->cas && req->cas != cas_value(s, it.cas_ctr))
 		return -EEXIST;
 	if (!parse_counter(it.value, it.vlen, &v))
