@@ -1009,7 +1009,8 @@ static int do_mg(struct proto_node *n, const char *buf,
 			return 0;
 		return meta_status(out, buf, req, "EN");
 	}
-	if (has_t && !created) {
+	/* with T, memcached counts a touch, even of what N just made */
+	if (has_t) {
 		n->c.cmd_touch++;
 		n->c.touch_hits++;
 	} else {
@@ -1723,7 +1724,7 @@ static int stats_settings(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "maxconns", n->p.conn_max);
 	p = stat_u(p, "tcpport", n->p.tcp_port);
 	p = stat_u(p, "udpport", n->p.udp_port);
-	p = stat_str(p, "inter", "NULL");
+	p = stat_str(p, "inter", n->p.inter ? n->p.inter : "NULL");
 	p = stat_u(p, "verbosity", n->verbosity);
 	p = stat_u(p, "oldest", 0);
 	p = stat_str(p, "evictions", n->p.no_evict ? "off" : "on");
@@ -1776,7 +1777,7 @@ static int stats_settings(struct proto_node *n, struct proto_out *out)
 	p = stat_str(p, "track_sizes", "no");
 	p = stat_str(p, "inline_ascii_response", "no");
 	p = stat_u(p, "ext_item_size", 0);
-	p = stat_u(p, "ext_item_age", 0);
+	p = stat_u(p, "ext_item_age", UINT32_MAX); /* memcached's default */
 	p = stat_u(p, "ext_low_ttl", 0);
 	p = stat_u(p, "ext_recache_rate", 0);
 	p = stat_u(p, "ext_wbuf_size", 0);

@@ -49,6 +49,8 @@ WORKLOAD = [
     b"cas a 0 0 1 1\r\nx\r\ncas zz 0 0 1 1\r\nx\r\n",
     b"delete b\r\ndelete b\r\n",
     b"mg a v\r\nmg zz v\r\nms m 1\r\nx\r\nmd m\r\nma n\r\nmn\r\nme a\r\n",
+    # a vivify with T is a touch, as memcached counts it
+    b"mg viv N100 T1000\r\nmg viv2 N100\r\n",
     b"flush_all\r\nget a\r\n",
     # past the flush's second: what is stored in that second is hidden
     # by both, and memcached counts it in curr_items until it is
