@@ -295,6 +295,7 @@ struct proto_node_params {
 	char detail_delim;	   /* -D; 0: ':' with detail off */
 	const char *binding;	   /* -B, as stats settings names it */
 	const char *domain_socket; /* -s, NULL when none */
+	const char *inter;	   /* -l */
 	unsigned umask;		   /* -a */
 	unsigned reqs_per_event;   /* -R */
 	unsigned tcp_backlog;	   /* -b */

@@ -48,6 +48,7 @@ struct dp_config {
 	uint16_t udp_port; /* -U, 0 = no UDP */
 	unsigned naddrs;   /* -l */
 	char addrs[DP_ADDR_MAX][64];
+	char listen_arg[DP_ADDR_MAX * 64]; /* -l as given: stats settings */
 	/* -l's ADDR:PORT (0: -p) and notls:ADDR (plain beside -Z) */
 	uint16_t addr_port[DP_ADDR_MAX];
 	bool addr_notls[DP_ADDR_MAX];

@@ -229,6 +229,7 @@ static int parse_addrs(const char *arg, struct dp_config *cfg, char *err,
 	if (strlen(arg) >= sizeof(buf))
 		return fail(err, errlen, "-l: too long");
 	strcpy(buf, arg);
+	strcpy(cfg->listen_arg, arg);
 	cfg->naddrs = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {

@@ -368,6 +368,7 @@ static int core_setup(struct dp_core *c, unsigned id, char *err, size_t errlen)
 		.detail_delim = cfg->detail_delim,
 		.binding = binding_names[cfg->binding],
 		.domain_socket = cfg->unix_path[0] ? cfg->unix_path : NULL,
+		.inter = cfg->listen_arg[0] ? cfg->listen_arg : "127.0.0.1",
 		.umask = cfg->unix_mask,
 		.reqs_per_event = cfg->reqs_per_event,
 		.tcp_backlog = cfg->backlog,
