@@ -6,13 +6,16 @@
 #              - memlaned, memlanectl, memlane-bench, the systemd unit and
 #                the default options file
 #   make deb   - the Debian package, in build-deb/, checked by lintian
+#   make fuzz-diff SEEDS=1,2,3 STEPS=100000 [MODES=step,binary]
+#              - a long randomized differential against memcached
 
 BUILD ?= build
 MESON ?= meson
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build run test bench format format-check clean install deb
+.PHONY: all deps build run test bench format format-check clean install deb \
+	fuzz-diff
 
 all: build
 
@@ -33,6 +36,15 @@ run: build
 
 test: deps
 	@bash scripts/test.sh
+
+SEEDS ?= 1,2,3
+STEPS ?= 100000
+MODES ?= step,pipelined,conns,udp,binary
+
+fuzz-diff: build
+	MEMLANED=$(BUILD)/dataplane/memlaned MEMCACHED=/usr/bin/memcached \
+		/usr/bin/python3 tests/integration/test_diff_random.py \
+		--seeds $(SEEDS) --steps $(STEPS) --modes $(MODES)
 
 bench: build
 	$(BUILD)/bench/memlane-bench engine
