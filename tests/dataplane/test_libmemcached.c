@@ -190,8 +190,16 @@ static int lm_start(void)
 			lm_exec(path, lm_port);
 		lm_pid = pid;
 		for (waited = 0; waited < LM_START_MS; waited += 20) {
-			if (lm_can_connect(lm_port))
-				return 0;
+			/* a connect may reach another test's server that took
+			 * the port first: ours must still run a moment later,
+			 * since it exits at once when it cannot listen */
+			if (lm_can_connect(lm_port)) {
+				lm_sleep_ms(200);
+				if (waitpid(pid, &status, WNOHANG) != pid)
+					return 0;
+				lm_pid = -1;
+				break;
+			}
 			if (waitpid(pid, &status, WNOHANG) == pid) {
 				lm_pid = -1;
 				if (WIFEXITED(status) &&

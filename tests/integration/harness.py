@@ -258,9 +258,14 @@ class Server:
                 return False
             try:
                 socket.create_connection((HOST, self.port), 1).close()
-                return True
             except OSError:
                 time.sleep(0.02)
+                continue
+            # the connect may have reached another test's server that
+            # took the port first: this one exits at once when it cannot
+            # listen, so it must still run a moment later
+            time.sleep(0.1)
+            return self.proc.poll() is None
         return False
 
     def alive(self):
