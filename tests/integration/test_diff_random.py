@@ -381,11 +381,16 @@ def mn_count(req):
     return 1 + sum(1 for line in req.split(b"\r\n") if line == b"mn")
 
 
+# magic, opcode, key length, extras length, data type, vbucket or
+# status, body length, opaque, CAS
+BIN_HDR = struct.Struct(">BBHBBHIIQ")
+
+
 def bin_frame(req, cas, opaque):
     op, key, extras, value, use_cas = req
-    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
-                       len(key) + len(extras) + len(value), opaque,
-                       cas if use_cas else 0) + extras + key + value
+    return BIN_HDR.pack(0x80, op, len(key), len(extras), 0, 0,
+                        len(key) + len(extras) + len(value), opaque,
+                        cas if use_cas else 0) + extras + key + value
 
 
 class Side:
@@ -523,9 +528,7 @@ class Side:
         def done(buf):
             i = 0
             while i + 24 <= len(buf):
-                op = buf[i + 1]
-                body = struct.unpack_from(">I", buf, i + 8)[0]
-                opq = struct.unpack_from(">I", buf, i + 12)[0]
+                _, op, _, _, _, _, body, opq, _ = BIN_HDR.unpack_from(buf, i)
                 if i + 24 + body > len(buf):
                     return False
                 i += 24 + body
@@ -540,11 +543,7 @@ class Side:
         out = bytearray(reply)
         i = 0
         while i + 24 <= len(out) and out[i] == 0x81:
-            op, klen = out[i + 1], struct.unpack_from(">H", out, i + 2)[0]
-            elen, status = out[i + 4], struct.unpack_from(">H", out, i + 6)[0]
-            body = struct.unpack_from(">I", out, i + 8)[0]
-            opq = struct.unpack_from(">I", out, i + 12)[0]
-            cas = struct.unpack_from(">Q", out, i + 16)[0]
+            _, op, _, _, _, status, body, opq, cas = BIN_HDR.unpack_from(out, i)
             if status == 0 and cas and 1 <= opq <= len(unit[1]):
                 self.cas[unit[1][opq - 1][1]] = cas
             if cas:
