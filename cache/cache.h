@@ -81,6 +81,11 @@ struct cache_stats {
 	uint64_t expired_unfetched;
 	uint64_t evicted_unfetched;
 	uint64_t reclaimed; /* expired items whose space was reclaimed */
+	/* items a command looked up and found expired, or flushed (a miss) */
+	uint64_t get_expired;
+	uint64_t get_flushed;
+	uint64_t crawler_checked; /* lru_crawler crawl's, as memcached's */
+	uint64_t crawler_reclaimed;
 	uint64_t index_buckets;
 	uint64_t index_overflow;
 	uint64_t segments;
@@ -106,6 +111,11 @@ uint32_t cache_time(const struct cache_shard *s);
 /* Reclaims expired items: inspects at most budget index buckets, resuming
  * where the previous call stopped. Returns the number of items reclaimed. */
 unsigned cache_sweep(struct cache_shard *s, unsigned budget);
+
+/* lru_crawler crawl: reclaims everything expired or flushed, in one pass
+ * through the index, counting what it checks and reclaims in
+ * crawler_checked and crawler_reclaimed. Returns what it reclaimed. */
+unsigned cache_crawl(struct cache_shard *s);
 
 /* A walk of every live item of a shard, a slice at a time. Start with a
  * zeroed struct; the walk is done when cache_walk_step returns true. */
@@ -150,7 +160,8 @@ void cache_set_gate(struct cache_shard *s, uint64_t below, cache_gate_fn *fn,
 bool cache_reap_step(struct cache_shard *s, struct cache_walk *w,
 		     unsigned budget);
 
-/* Drops every item (flush_all). */
+/* Drops every item (flush_all): from now on each is a miss; its memory
+ * is reclaimed as the sweep, a lookup or eviction meets it. */
 void cache_flush(struct cache_shard *s);
 
 /* memcached's cache_memlimit: a new ceiling, at most the one the shard
@@ -215,7 +226,8 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 #define CACHE_GET_TOUCH	 0x2 /* set exptime (gat, touch, mg T) */
 
 /* Looks a key up. Returns 0 and fills out on a hit, -ENOENT on a miss
- * (expired items are misses and are reclaimed on the spot). */
+ * (expired and flushed items are misses, reclaimed on the spot and
+ * counted in get_expired and get_flushed, as by every command's lookup). */
 int cache_get(struct cache_shard *s, uint64_t hv, const char *key,
 	      uint32_t klen, unsigned opts, uint32_t exptime,
 	      struct cache_item *out);

@@ -607,6 +607,7 @@ static int reply(struct proto_out *out, const struct proto_req *req,
 
 static const char err_too_large[] =
 	"SERVER_ERROR object too large for cache\r\n";
+static const char err_bad_chunk[] = "CLIENT_ERROR bad data chunk\r\n";
 static const char err_no_memory[] =
 	"SERVER_ERROR out of memory storing object\r\n";
 
@@ -1481,6 +1482,10 @@ static void node_store_stats(const struct proto_node *n, struct cache_stats *t)
 		t->expired_unfetched += st.expired_unfetched;
 		t->evicted_unfetched += st.evicted_unfetched;
 		t->reclaimed += st.reclaimed;
+		t->get_expired += st.get_expired;
+		t->get_flushed += st.get_flushed;
+		t->crawler_checked += st.crawler_checked;
+		t->crawler_reclaimed += st.crawler_reclaimed;
 		t->index_buckets += st.index_buckets;
 		t->index_overflow += st.index_overflow;
 		t->segments += st.segments;
@@ -1604,9 +1609,8 @@ static int stats_general(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "cmd_meta", c->cmd_me);
 	p = stat_u(p, "get_hits", c->get_hits);
 	p = stat_u(p, "get_misses", c->get_misses);
-	/* expired and flushed items are gone when a get looks */
-	p = stat_u(p, "get_expired", 0);
-	p = stat_u(p, "get_flushed", 0);
+	p = stat_u(p, "get_expired", since(st.get_expired, b->get_expired));
+	p = stat_u(p, "get_flushed", since(st.get_flushed, b->get_flushed));
 	p = stat_u(p, "delete_misses", c->delete_misses);
 	p = stat_u(p, "delete_hits", c->delete_hits);
 	p = stat_u(p, "incr_misses", c->incr_misses);
@@ -1666,8 +1670,10 @@ static int stats_general(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "evicted_active", 0);
 	p = stat_u(p, "evictions", since(st.evictions, b->evictions));
 	p = stat_u(p, "reclaimed", since(st.reclaimed, b->reclaimed));
-	p = stat_u(p, "crawler_reclaimed", 0);
-	p = stat_u(p, "crawler_items_checked", 0);
+	p = stat_u(p, "crawler_reclaimed",
+		   since(st.crawler_reclaimed, b->crawler_reclaimed));
+	p = stat_u(p, "crawler_items_checked",
+		   since(st.crawler_checked, b->crawler_checked));
 	p = stat_u(p, "lrutail_reflocked", 0);
 	/* S3-FIFO's small -> main promotion is the nearest thing to a move
 	 * to the warm LRU, a main item's second round to a move within */
@@ -1858,8 +1864,10 @@ static int stats_items(struct proto_node *n, struct proto_out *out)
 		p = stat_cls(p, c, "evicted_unfetched",
 			     since(st.evicted_unfetched, b->evicted_unfetched));
 		p = stat_cls(p, c, "evicted_active", 0);
-		p = stat_cls(p, c, "crawler_reclaimed", 0);
-		p = stat_cls(p, c, "crawler_items_checked", 0);
+		p = stat_cls(p, c, "crawler_reclaimed",
+			     since(st.crawler_reclaimed, b->crawler_reclaimed));
+		p = stat_cls(p, c, "crawler_items_checked",
+			     since(st.crawler_checked, b->crawler_checked));
 		p = stat_cls(p, c, "lrutail_reflocked", 0);
 		p = stat_cls(p, c, "moves_to_cold", 0);
 		p = stat_cls(p, c, "moves_to_warm",
@@ -1940,6 +1948,10 @@ static void stats_reset(struct proto_node *n)
 		.expired_unfetched = st.expired_unfetched,
 		.evicted_unfetched = st.evicted_unfetched,
 		.reclaimed = st.reclaimed,
+		.get_expired = st.get_expired,
+		.get_flushed = st.get_flushed,
+		.crawler_checked = st.crawler_checked,
+		.crawler_reclaimed = st.crawler_reclaimed,
 		.moved_to_main = st.moved_to_main,
 		.reinserted = st.reinserted,
 		.total_connections = conns.total_connections,
@@ -2183,6 +2195,9 @@ static int do_error(struct proto_node *n, const char *buf,
 {
 	if (req->err && strcmp(req->err, err_too_large) == 0)
 		n->c.store_too_large++;
+	/* memcached counts a store once its data is read, bad or not */
+	else if (req->err && strcmp(req->err, err_bad_chunk) == 0)
+		n->c.cmd_set++;
 	if (req->klen)
 		cache_delete(shard_of(n, req->hv), req->hv, buf + req->key_off,
 			     req->klen, 0);

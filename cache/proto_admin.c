@@ -252,12 +252,8 @@ static int admin_crawler(struct proto_node *n, const struct words *ws,
 		if (!crawl_classes(ws))
 			return say(out, quiet, "BADCLASS invalid class id");
 		/* the expired items go now: one pass through the index */
-		for (unsigned i = 0; i < n->nshards; i++) {
-			struct cache_stats st;
-
-			cache_get_stats(n->shards[i], &st);
-			cache_sweep(n->shards[i], (unsigned)st.index_buckets);
-		}
+		for (unsigned i = 0; i < n->nshards; i++)
+			cache_crawl(n->shards[i]);
 		return say(out, quiet, "OK");
 	}
 	if (ws->n == 2 && (is(ws, 0, "tocrawl") || is(ws, 0, "sleep"))) {

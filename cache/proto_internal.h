@@ -57,6 +57,10 @@ struct proc_baseline {
 	uint64_t expired_unfetched;
 	uint64_t evicted_unfetched;
 	uint64_t reclaimed;
+	uint64_t get_expired;
+	uint64_t get_flushed;
+	uint64_t crawler_checked;
+	uint64_t crawler_reclaimed;
 	uint64_t moved_to_main;
 	uint64_t reinserted;
 	uint64_t total_connections;

@@ -859,8 +859,14 @@ static int evict_one(struct cache_shard *s)
 				best = q;
 			}
 		}
-		if (best < 0 || dead < s->seg_size / 8)
-			return -ENOMEM;
+		if (best < 0 || dead < s->seg_size / 8) {
+			/* what a flush_all left counts as dead once reaped */
+			if (!s->flush_reap)
+				return -ENOMEM;
+			s->flush_reap = false;
+			cache_sweep(s, s->nbuckets);
+			return 0;
+		}
 		return evict_segment(s, (enum queue)best);
 	}
 	if (small_ok && (sm->nsegs * 10 > total || !main_ok))
@@ -1139,21 +1145,8 @@ void cache_get_stats(const struct cache_shard *s, struct cache_stats *st)
 
 void cache_flush(struct cache_shard *s)
 {
-	for (uint32_t c = 0; c < s->nchunks; c++) {
-		for (uint32_t i = 0; i < CHUNK_BUCKETS; i++)
-			bucket_clear(s, &s->chunks[c][i]);
-	}
-	for (int q = 0; q < Q_NR; q++) {
-		while (s->q[q].oldest != SEG_NONE) {
-			uint32_t id = s->q[q].oldest;
-
-			fifo_pop_oldest(s, q);
-			seg_release(s, id);
-		}
-		s->q[q].items = 0;
-	}
-	s->st.curr_items = 0;
-	s->st.bytes = 0;
+	s->flush_below = s->cas_next;
+	s->flush_reap = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -1183,7 +1176,7 @@ static inline void item_hit(struct cache_shard *s, const struct pos *pos,
 static void expired_reclaim(struct cache_shard *s, uint64_t hv,
 			    const struct pos *pos, const struct item *it)
 {
-	item_count_reclaim(s, it, *it->bits);
+	item_count_lookup(s, it);
 	item_remove(s, hv, pos, it);
 }
 

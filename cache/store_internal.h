@@ -175,6 +175,11 @@ struct cache_shard {
 
 	struct cache_stats st;
 
+	/* flush_all: an item written before it is flushed, a miss until it
+	 * is reclaimed (memcached's flush is as lazy); flush_reap: some may
+	 * be left, for -M's compaction to reap first */
+	uint64_t flush_below;
+	bool flush_reap;
 	/* the gate (cache_set_gate()): below 0 when none */
 	uint64_t gate_below;
 	cache_gate_fn *gate_fn;
@@ -318,11 +323,18 @@ static inline bool item_timed_out(const struct cache_shard *s,
 	return it->exptime != 0 && it->exptime <= s->now;
 }
 
-/* Gone: past its exptime, or dropped by the gate. */
+/* Written before the last flush_all. */
+static inline bool item_flushed(const struct cache_shard *s,
+				const struct item *it)
+{
+	return it->cas_ctr < s->flush_below;
+}
+
+/* Gone: past its exptime, flushed, or dropped by the gate. */
 static inline bool item_expired(const struct cache_shard *s,
 				const struct item *it)
 {
-	return item_timed_out(s, it) ||
+	return item_timed_out(s, it) || item_flushed(s, it) ||
 	       (unlikely(it->cas_ctr < s->gate_below) &&
 		s->gate_fn(s->gate_arg, it->key, it->klen, it->cas_ctr));
 }
@@ -331,13 +343,26 @@ static inline bool item_expired(const struct cache_shard *s,
 static inline void item_count_reclaim(struct cache_shard *s,
 				      const struct item *it, uint8_t bits)
 {
-	if (!item_timed_out(s, it)) {
+	if (!item_timed_out(s, it) && !item_flushed(s, it)) {
 		s->st.gated++;
 		return;
 	}
 	if (!(bits & ITEM_FETCHED))
 		s->st.expired_unfetched++;
 	s->st.reclaimed++;
+}
+
+/* Counts an item a command's lookup found gone, and drops, as memcached
+ * counts it: flushed first, then expired; neither is a reclaim there. */
+static inline void item_count_lookup(struct cache_shard *s,
+				     const struct item *it)
+{
+	if (item_flushed(s, it))
+		s->st.get_flushed++;
+	else if (item_timed_out(s, it))
+		s->st.get_expired++;
+	else
+		s->st.gated++;
 }
 
 static inline uint32_t slot_seg(uint64_t sl)

@@ -13,8 +13,10 @@
 /* ---------------------------------------------------------------------
  * Expiry sweep
  * ------------------------------------------------------------------- */
-/* Reclaims what is gone in index bucket bi's chain; returns how many. */
-static unsigned reap_bucket(struct cache_shard *s, uint32_t bi)
+/* Reclaims what is gone in index bucket bi's chain; returns how many.
+ * crawl: an lru_crawler crawl's pass, counted as memcached's crawler
+ * counts (items checked, crawler_reclaimed). */
+static unsigned reap_bucket(struct cache_shard *s, uint32_t bi, bool crawl)
 {
 	struct bucket *head = pbucket(s, bi), *b;
 	unsigned reclaimed = 0;
@@ -27,10 +29,15 @@ static unsigned reap_bucket(struct cache_shard *s, uint32_t bi)
 
 			if (!(sl & SLOT_USED) || (sl & SLOT_GHOST))
 				continue;
+			s->st.crawler_checked += crawl;
 			item_decode(s, slot_seg(sl), slot_off(s, sl), &it);
 			if (!item_expired(s, &it))
 				continue;
-			item_count_reclaim(s, &it, *it.bits);
+			if (crawl &&
+			    (item_timed_out(s, &it) || item_flushed(s, &it)))
+				s->st.crawler_reclaimed++;
+			else
+				item_count_reclaim(s, &it, *it.bits);
 			store_unlink(s, &pos, &it);
 			reclaimed++;
 		}
@@ -50,8 +57,18 @@ unsigned cache_sweep(struct cache_shard *s, unsigned budget)
 		if (bi >= s->nbuckets)
 			bi = 0;
 		s->sweep_pos = bi + 1;
-		reclaimed += reap_bucket(s, bi);
+		reclaimed += reap_bucket(s, bi, false);
 	}
+	return reclaimed;
+}
+
+unsigned cache_crawl(struct cache_shard *s)
+{
+	unsigned reclaimed = 0;
+
+	for (uint32_t bi = 0; bi < s->nbuckets; bi++)
+		reclaimed += reap_bucket(s, bi, true);
+	s->flush_reap = false;
 	return reclaimed;
 }
 
@@ -82,7 +99,7 @@ bool cache_reap_step(struct cache_shard *s, struct cache_walk *w,
 			w->done = true;
 			break;
 		}
-		w->visited += reap_bucket(s, w->bucket);
+		w->visited += reap_bucket(s, w->bucket, false);
 		w->bucket++;
 	}
 	return w->done;

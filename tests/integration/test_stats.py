@@ -8,6 +8,12 @@ memlaned and memcached 1.6.18, both with -t 2, and every counter of
       commands (me among them), flush_all, expiry: each counter of
       COMPARED equal on both servers. The fields left out are in
       DIFFERENT, each with its reason.
+  dead_items_counted
+      items flushed and expired, then looked up by get, mg, set, incr,
+      delete and touch: memlaned counts each in get_flushed or
+      get_expired, as memcached's lookups count them; the rest are
+      reclaimed by lru_crawler crawl (crawler_reclaimed). Each dead item
+      is counted once, in the same total as memcached's.
 """
 
 import socket
@@ -29,10 +35,10 @@ COMPARED = [
 
 # Counters both servers name that this workload cannot make equal.
 DIFFERENT = {
-    "get_expired": "memcached's LRU crawler may reclaim an expired item "
-                   "before the get that would count it",
-    "get_flushed": "memlane drops a flushed item at once; memcached keeps "
-                   "it until a get finds it (counted) or memory is reused",
+    "get_expired": "memcached's LRU maintainer may reclaim an expired "
+                   "item before the get that would count it (see "
+                   "dead_items_counted)",
+    "get_flushed": "as get_expired",
     "reclaimed": "memcached counts memory reused from dead items, which "
                  "depends on its slab allocator",
     "expired_unfetched": "follows reclaimed",
@@ -48,6 +54,8 @@ WORKLOAD = [
     b"set n 0 0 1\r\n5\r\nincr n 2\r\ndecr n 1\r\nincr zz 1\r\ndecr zz 1\r\n",
     b"cas a 0 0 1 1\r\nx\r\ncas zz 0 0 1 1\r\nx\r\n",
     b"delete b\r\ndelete b\r\n",
+    # a bad data chunk is refused, and counted as a set
+    b"set bc 0 0 1\r\nxy\r\n",
     b"mg a v\r\nmg zz v\r\nms m 1\r\nx\r\nmd m\r\nma n\r\nmn\r\nme a\r\n",
     # a vivify with T is a touch, as memcached counts it
     b"mg viv N100 T1000\r\nmg viv2 N100\r\n",
@@ -96,5 +104,46 @@ def counters_match_memcached():
           % (len(COMPARED), len(DIFFERENT), ", ".join(sorted(DIFFERENT))))
 
 
+# Each request in one write, answered before the next second's sweep:
+# f0..f5 flushed, e0..e5 expired (TTL -1), then each looked up once by a
+# different command; f6, f7, e6 and e7 are left for the crawl.
+DEAD_WRITE = b"".join(
+    [b"set f%d 0 0 1\r\n1\r\n" % i for i in range(8)] +
+    [b"flush_all\r\n"] +
+    [b"set e%d 0 -1 1\r\n1\r\n" % i for i in range(8)] +
+    [b"get %s0\r\nmg %s1 v\r\nset %s2 0 0 1\r\n2\r\nincr %s3 1\r\n"
+     b"delete %s4\r\ntouch %s5 10\r\n" % ((p,) * 6) for p in (b"f", b"e")]
+    + [b"mn\r\n"])
+DEAD_TOTAL = ["get_expired", "get_flushed", "reclaimed", "crawler_reclaimed"]
+
+
+def dead_items_counted():
+    ml = harness.Server("memlaned", threads=2)
+    mc = harness.Server("memcached", threads=2)
+    got = {}
+    with harness.Servers(ml, mc):
+        for srv in (ml, mc):
+            with harness.Conn(srv.port) as c:
+                c.send(DEAD_WRITE)
+                c.read_until(b"MN\r\n")
+                c.send(b"lru_crawler crawl all\r\n")
+                check(c.readline() == b"OK\r\n", "lru_crawler crawl")
+            harness.wait_for("the crawl", lambda: harness.stats(
+                srv.port).get("lru_crawler_running") == "0", 5)
+            got[srv.kind] = {k: int(v) for k, v in
+                             harness.stats(srv.port).items()
+                             if k in DEAD_TOTAL + ["curr_items"]}
+    a, b = got["memlaned"], got["memcached"]
+    want = {"get_flushed": 6, "get_expired": 6, "crawler_reclaimed": 4,
+            "reclaimed": 0, "curr_items": 2}
+    for name, v in want.items():
+        check(a[name] == v, "memlaned %s: %d, not %d" % (name, a[name], v))
+    total = [sum(x[k] for k in DEAD_TOTAL) for x in (a, b)]
+    check(total[0] == total[1] == 16, "dead items counted: memlaned %d, "
+          "memcached %d, of 16" % tuple(total))
+    check(b["curr_items"] == 2, "memcached curr_items %d" % b["curr_items"])
+    print("   memlaned: %s; memcached: %s" % (a, b))
+
+
 if __name__ == "__main__":
-    harness.run_checks([counters_match_memcached])
+    harness.run_checks([counters_match_memcached, dead_items_counted])
