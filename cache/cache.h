@@ -204,6 +204,10 @@ struct cache_store {
 	/* append/prepend on a miss: create the item with this exptime */
 	bool vivify;
 	uint32_t vivify_exptime;
+	/* append/prepend: the size of the joined item by the protocol's
+	 * reckoning, held to item_size_max as well (-E2BIG); NULL: only the
+	 * shard's own */
+	size_t (*join_size)(uint32_t klen, uint32_t vlen, uint32_t flags);
 };
 
 /*

@@ -636,6 +636,7 @@ int proto_store_run(struct proto_node *n, struct store_op *op,
 	int rc;
 
 	n->c.cmd_set++;
+	op->st.join_size = proto_item_size; /* memcached's -I */
 	if (op->cas_cmd && op->st.cas == 0) {
 		/* a CAS of 0 matches no item; the store would not compare */
 		struct cache_item it;

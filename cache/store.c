@@ -1504,6 +1504,10 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 			src.exptime = req->vivify_exptime;
 			break;
 		}
+		if (req->join_size &&
+		    req->join_size(req->klen, it.vlen + req->vlen, it.flags) >
+			    s->item_max)
+			return -E2BIG;
 		/* the old item keeps its flags and exptime */
 		src.flags = it.flags;
 		src.exptime = it.exptime;
