@@ -2227,6 +2227,10 @@ int proto_execute(struct proto_node *n, const char *buf,
 		break;
 	}
 	rc = dispatch(n, buf, req, out);
+	if (unlikely(req->err) && !rc && proto_is_retrieval(req)) {
+		out->len = start;
+		rc = out_put(out, req->err, strlen(req->err));
+	}
 	/* in the second a delayed flush_all came due, nothing stays */
 	if (unlikely(n->flush_hold) && req->klen)
 		cache_delete(shard_of(n, req->hv), req->hv, buf + req->key_off,

@@ -136,7 +136,9 @@ struct proto_req {
 	uint64_t num;	 /* cas unique, incr/decr delta, flush_all delay,
 			  * verbosity level */
 	uint64_t hv;	 /* hash of the (first) key */
-	const char *err; /* PROTO_ERR: the whole reply, "...\r\n" */
+	const char *err; /* PROTO_ERR: the whole reply, "...\r\n"; a
+			  * retrieval: the reply instead of what its keys
+			  * found (they are looked up all the same) */
 	struct proto_meta meta;
 	/* a binary-protocol frame (proto_parse_binary()): cmd is how it
 	 * routes (PROTO_SET, PROTO_MG for any other key, PROTO_FLUSH_ALL,
@@ -153,6 +155,12 @@ struct proto_req {
 		uint32_t expiry;  /* incr/decr */
 	} bin;
 };
+
+/* get, gets, gat, gats */
+static inline bool proto_is_retrieval(const struct proto_req *req)
+{
+	return req->cmd >= PROTO_GET && req->cmd <= PROTO_GATS;
+}
 
 /* Whether an administrative command changes what every core holds: the
  * transport runs it on each core (quietly on all but the asking one). */

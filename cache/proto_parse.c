@@ -572,8 +572,15 @@ static size_t parse_get(struct parse *pp, uint8_t cmd)
 
 	pos = req->key_off;
 	while (proto_next_key(ln->buf, req, &pos, &off, &klen)) {
-		if (klen > PROTO_KEY_MAX)
+		if (klen <= PROTO_KEY_MAX)
+			continue;
+		if (off == req->key_off)
 			return fail_line(pp, err_format);
+		/* memcached looks up (and touches) the keys before a key
+		 * too long, then answers only the error */
+		req->keys_end = off;
+		req->err = err_format;
+		break;
 	}
 	if (first < ln->nt)
 		req_key(pp, first);

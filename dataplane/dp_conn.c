@@ -476,9 +476,10 @@ static bool split_run(struct dp_core *c, struct dp_conn *k, const char *buf)
 					    [PROTO_GETS] = "gets",
 					    [PROTO_GAT] = "gat",
 					    [PROTO_GATS] = "gats"};
-	static const struct proto_req end_req = {
-		.cmd = PROTO_ERR, .err = "END\r\n", .len = 0};
 	const struct proto_req *req = &k->split;
+	/* a key too long ends the keys, and its error is the whole reply */
+	const struct proto_req end_req = {
+		.cmd = PROTO_ERR, .err = req->err ? req->err : "END\r\n"};
 	struct proto_parser ps = {.item_size_max = k->ps.item_size_max};
 	char line[PROTO_KEY_MAX + 64];
 	uint32_t off, klen;
@@ -504,6 +505,8 @@ static bool split_run(struct dp_core *c, struct dp_conn *k, const char *buf)
 		memcpy(line + n + klen, "\r\n", 2);
 		if (proto_parse(&ps, line, (size_t)n + klen + 2, &one) == 0)
 			continue;
+		if (req->err) /* looked up, and answered by end_req only */
+			one.err = "";
 		exec_routed(c, k, line, &one, part);
 		k->last_rx = dp_now_sec();
 	}

@@ -179,7 +179,7 @@ static void check_req(const struct pcase *c, const char *buf,
 	CHECK(r->close == c->close, "close %d", r->close);
 	CHECK(ps->swallow == c->swallow, "swallow %llu, want %llu",
 	      (unsigned long long)ps->swallow, (unsigned long long)c->swallow);
-	if (c->cmd == PROTO_ERR) {
+	if (c->cmd == PROTO_ERR || c->err) {
 		CHECK(r->err && strcmp(r->err, c->err) == 0,
 		      "err \"%s\", want \"%s\"", r->err ? r->err : "(null)",
 		      c->err);
@@ -319,7 +319,12 @@ static const struct pcase get_cases[] = {
 	{IN("get " K250 " b\r\n"), .cmd = PROTO_GET, .key = K250,
 	 .keys = K250 "|b"},
 	{IN("get " K251 "\r\n"), ERR(E_FORMAT)},
-	{IN("get a " K251 " b\r\n"), ERR(E_FORMAT)},
+	/* the keys before a key too long are looked up, then the error
+	 * is the reply */
+	{IN("get a " K251 " b\r\n"), .cmd = PROTO_GET, .key = "a", .keys = "a",
+	 .err = E_FORMAT},
+	{IN("gets a b " K251 "\r\n"), .cmd = PROTO_GETS, .key = "a",
+	 .keys = "a|b", .err = E_FORMAT},
 	{IN("get\r\n"), ERR(E_UNKNOWN)},
 	{IN("get \r\n"), ERR(E_UNKNOWN)},
 	{IN("gets\r\n"), ERR(E_UNKNOWN)},
@@ -349,6 +354,8 @@ static const struct pcase get_cases[] = {
 	{IN("gat 9223372036854775808 a\r\n"), ERR(E_EXPTIME)},
 	{IN("gat x " K251 "\r\n"), ERR(E_EXPTIME)},
 	{IN("gat 1 " K251 "\r\n"), ERR(E_FORMAT)},
+	{IN("gat 1 a " K251 "\r\n"), .cmd = PROTO_GAT, .key = "a", .keys = "a",
+	 .exptime = 1, .err = E_FORMAT},
 };
 
 static void test_get(void **state)

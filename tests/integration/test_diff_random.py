@@ -247,6 +247,13 @@ class Gen:
             cmd = self.r.choice([b"set", b"add", b"replace", b"append",
                                  b"prepend", b"cas"])
             v = self.value()
+            if k == TOO_LONG and self.mode != "step":
+                # KNOWN: memcached reads the data of a key too long as
+                # command lines; past 2048 bytes without a newline it
+                # closes, and which replies before it went out depends on
+                # where its reads fell, which a pipelined write leaves to
+                # chance (memlane sends them all)
+                v = v[:1000]
             cas = b" {CAS}" if cmd == b"cas" else b""
             return b"%s %s %d %d %d%s%s\r\n%s\r\n" % (
                 cmd, k, self.r.randint(0, 9), self.ttl(), len(v), cas,
@@ -255,10 +262,6 @@ class Gen:
             cmd = self.r.choice([b"get", b"gets", b"gat 1000", b"gats 1000",
                                  b"gat -1"])
             keys = [self.key(conn) for _ in range(self.r.randint(1, 3))]
-            if TOO_LONG in keys:
-                # KNOWN: memcached fetches (and touches) the keys before a
-                # key too long, then answers only the error
-                keys.sort(key=lambda k: k != TOO_LONG)
             if cmd.startswith(b"gat"):
                 # KNOWN: memcached's gat of one key twice keeps a
                 # reference to it, so that a later incr or decr writes
