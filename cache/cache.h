@@ -47,6 +47,10 @@ struct cache_params {
 	bool no_cas;
 	/* memcached's -L: segments on transparent huge pages. */
 	bool huge_pages;
+	/* An item's size by the protocol's reckoning (memcached's -I), to
+	 * which an append or prepend's joined item is held as well as to
+	 * the shard's own (-E2BIG); NULL: only the shard's own. */
+	size_t (*item_size)(uint32_t klen, uint32_t vlen, uint32_t flags);
 	/* Told of each item evicted (watch evictions), before it goes;
 	 * NULL: nobody asks. */
 	void (*evicted)(void *arg, const struct cache_item *it);
@@ -204,10 +208,6 @@ struct cache_store {
 	/* append/prepend on a miss: create the item with this exptime */
 	bool vivify;
 	uint32_t vivify_exptime;
-	/* append/prepend: the size of the joined item by the protocol's
-	 * reckoning, held to item_size_max as well (-E2BIG); NULL: only the
-	 * shard's own */
-	size_t (*join_size)(uint32_t klen, uint32_t vlen, uint32_t flags);
 };
 
 /*

@@ -251,6 +251,7 @@ struct proto_node *proto_node_create(const struct proto_node_params *p)
 	cp = (struct cache_params){
 		.mem_limit = p->mem_limit / p->nshards,
 		.item_size_max = p->item_size_max,
+		.item_size = proto_item_size,
 		.segment_size = p->segment_size,
 		.items_hint = (p->items_hint + p->nshards - 1) / p->nshards,
 		.cas_id_bits = bits,
@@ -636,7 +637,6 @@ int proto_store_run(struct proto_node *n, struct store_op *op,
 	int rc;
 
 	n->c.cmd_set++;
-	op->st.join_size = proto_item_size; /* memcached's -I */
 	if (op->cas_cmd && op->st.cas == 0) {
 		/* a CAS of 0 matches no item; the store would not compare */
 		struct cache_item it;

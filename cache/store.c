@@ -1035,6 +1035,7 @@ struct cache_shard *cache_create(const struct cache_params *p)
 	s->no_cas = p->no_cas;
 	s->huge_pages = p->huge_pages;
 	s->evicted = p->evicted;
+	s->item_size = p->item_size;
 	s->evicted_arg = p->evicted_arg;
 	s->cas_bits = p->cas_id_bits;
 	s->cas_id = p->cas_id;
@@ -1504,9 +1505,8 @@ int cache_store(struct cache_shard *s, const struct cache_store *req,
 			src.exptime = req->vivify_exptime;
 			break;
 		}
-		if (req->join_size &&
-		    req->join_size(req->klen, it.vlen + req->vlen, it.flags) >
-			    s->item_max)
+		if (s->item_size && s->item_size(req->klen, it.vlen + req->vlen,
+						 it.flags) > s->item_max)
 			return -E2BIG;
 		/* the old item keeps its flags and exptime */
 		src.flags = it.flags;

@@ -156,6 +156,8 @@ struct cache_shard {
 	bool huge_pages; /* -L: segments asked to be huge pages */
 	void (*evicted)(void *arg, const struct cache_item *it);
 	void *evicted_arg;
+	/* the protocol's item size (cache_params) */
+	size_t (*item_size)(uint32_t klen, uint32_t vlen, uint32_t flags);
 
 	uint32_t ovf_free;  /* free overflow buckets, chained by next */
 	uint32_t ovf_count; /* overflow buckets allocated (ids 1..) */
