@@ -1650,7 +1650,7 @@ static int stats_general(struct proto_node *n, struct proto_out *out)
 	p = stat_u(p, "slab_reassign_running", 0);
 	p = stat_u(p, "slabs_moved", 0);
 	p = stat_u(p, "lru_crawler_running", 0);
-	p = stat_u(p, "lru_crawler_starts", 0);
+	p = stat_u(p, "lru_crawler_starts", c->lru_crawler_starts);
 	p = stat_u(p, "lru_maintainer_juggles", 0);
 	p = stat_u(p, "malloc_fails", 0);
 	p = stat_u(p, "log_worker_dropped", 0);

@@ -241,48 +241,51 @@ static bool crawl_classes(const struct words *ws)
 }
 
 static int admin_crawler(struct proto_node *n, const struct words *ws,
-			 bool quiet, struct proto_out *out)
+			 const struct proto_req *req, struct proto_out *out)
 {
 	long long v;
 
 	if (ws->n == 2 && is(ws, 0, "crawl")) {
 		if (!n->lru_crawler)
-			return say(out, quiet,
+			return say(out, req->noreply,
 				   "CLIENT_ERROR lru crawler disabled");
 		if (!crawl_classes(ws))
-			return say(out, quiet, "BADCLASS invalid class id");
+			return say(out, req->noreply,
+				   "BADCLASS invalid class id");
 		/* the expired items go now: one pass through the index */
 		for (unsigned i = 0; i < n->nshards; i++)
 			cache_crawl(n->shards[i]);
-		return say(out, quiet, "OK");
+		/* one crawl is one start, however many cores it runs on */
+		n->c.lru_crawler_starts += !req->copy;
+		return say(out, req->noreply, "OK");
 	}
 	if (ws->n == 2 && (is(ws, 0, "tocrawl") || is(ws, 0, "sleep"))) {
 		bool sleep = is(ws, 0, "sleep");
 
 		if (!word_num(ws, 1, false, &v) || v > UINT32_MAX)
-			return say(out, quiet,
+			return say(out, req->noreply,
 				   "CLIENT_ERROR bad command line format");
 		if (sleep && v > 1000000)
-			return say(out, quiet,
+			return say(out, req->noreply,
 				   "CLIENT_ERROR sleep must be one second or "
 				   "less");
 		*(sleep ? &n->p.lru_crawler_sleep : &n->p.lru_crawler_tocrawl) =
 			(unsigned)v;
-		return say(out, quiet, "OK");
+		return say(out, req->noreply, "OK");
 	}
 	if (ws->n == 1 && is(ws, 0, "enable")) {
 		bool was = n->lru_crawler;
 
 		n->lru_crawler = true;
-		return say(out, quiet,
+		return say(out, req->noreply,
 			   was ? "ERROR failed to start lru crawler thread"
 			       : "OK");
 	}
 	if (ws->n == 1 && is(ws, 0, "disable")) {
 		n->lru_crawler = false;
-		return say(out, quiet, "OK");
+		return say(out, req->noreply, "OK");
 	}
-	return say(out, quiet, "ERROR");
+	return say(out, req->noreply, "ERROR");
 }
 
 bool proto_dump_allowed(const struct proto_node *n, const struct proto_req *req)
@@ -312,7 +315,7 @@ int proto_admin_execute(struct proto_node *n, const char *buf,
 	case PROTO_ADMIN_LRU:
 		return admin_lru(n, &ws, req->noreply, out);
 	case PROTO_ADMIN_CRAWLER:
-		return admin_crawler(n, &ws, req->noreply, out);
+		return admin_crawler(n, &ws, req, out);
 	case PROTO_ADMIN_WATCH:
 		if (n->p.no_watch)
 			return say(out, req->noreply,

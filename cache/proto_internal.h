@@ -47,6 +47,7 @@ struct proc_counters { /* only uint64_t members: summed word by word */
 	uint64_t touch_misses;
 	uint64_t store_too_large;
 	uint64_t store_no_memory;
+	uint64_t lru_crawler_starts; /* lru_crawler crawl's */
 };
 
 /* Shard and transport counters as they were at the last "stats reset":

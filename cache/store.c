@@ -1715,7 +1715,10 @@ int cache_arith(struct cache_shard *s, const struct cache_arith *req,
 	rc = item_commit(s, req->hv, q, &src, &freq, out);
 	if (rc == 0) {
 		*value = v;
-		s->st.total_items--;
+		/* memcached rewrites a number that still fits in place and
+		 * links a new item, counted, for one that has grown */
+		if (src.l1 <= it.vlen)
+			s->st.total_items--;
 	}
 	return rc;
 }

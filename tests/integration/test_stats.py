@@ -13,7 +13,9 @@ memlaned and memcached 1.6.18, both with -t 2, and every counter of
       delete and touch: memlaned counts each in get_flushed or
       get_expired, as memcached's lookups count them; the rest are
       reclaimed by lru_crawler crawl (crawler_reclaimed). Each dead item
-      is counted once, in the same total as memcached's.
+      is counted once, in the same total as memcached's. The crawl is
+      one lru_crawler_starts on both (memcached's LRU maintainer, which
+      starts crawls of its own, off).
 """
 
 import socket
@@ -52,6 +54,9 @@ WORKLOAD = [
     b"add a 0 0 1\r\nz\r\nreplace zz 0 0 1\r\nz\r\nappend a 0 0 1\r\nq\r\n",
     b"gat 100 a zz\r\ngats 100 b\r\ntouch a 10\r\ntouch zz 10\r\n",
     b"set n 0 0 1\r\n5\r\nincr n 2\r\ndecr n 1\r\nincr zz 1\r\ndecr zz 1\r\n",
+    # a number that grows past its length is a new item (total_items);
+    # one that shrinks is padded in place
+    b"set g 0 0 2\r\n99\r\nincr g 1\r\nincr g 1\r\ndecr g 90\r\n",
     b"cas a 0 0 1 1\r\nx\r\ncas zz 0 0 1 1\r\nx\r\n",
     b"delete b\r\ndelete b\r\n",
     # a bad data chunk is refused, and counted as a set
@@ -118,8 +123,9 @@ DEAD_TOTAL = ["get_expired", "get_flushed", "reclaimed", "crawler_reclaimed"]
 
 
 def dead_items_counted():
-    ml = harness.Server("memlaned", threads=2)
-    mc = harness.Server("memcached", threads=2)
+    off = ("-o", "no_lru_maintainer")
+    ml = harness.Server("memlaned", threads=2, extra=off)
+    mc = harness.Server("memcached", threads=2, extra=off)
     got = {}
     with harness.Servers(ml, mc):
         for srv in (ml, mc):
@@ -132,7 +138,8 @@ def dead_items_counted():
                 srv.port).get("lru_crawler_running") == "0", 5)
             got[srv.kind] = {k: int(v) for k, v in
                              harness.stats(srv.port).items()
-                             if k in DEAD_TOTAL + ["curr_items"]}
+                             if k in DEAD_TOTAL + ["curr_items",
+                                                   "lru_crawler_starts"]}
     a, b = got["memlaned"], got["memcached"]
     want = {"get_flushed": 6, "get_expired": 6, "crawler_reclaimed": 4,
             "reclaimed": 0, "curr_items": 2}
@@ -142,6 +149,9 @@ def dead_items_counted():
     check(total[0] == total[1] == 16, "dead items counted: memlaned %d, "
           "memcached %d, of 16" % tuple(total))
     check(b["curr_items"] == 2, "memcached curr_items %d" % b["curr_items"])
+    check(a["lru_crawler_starts"] == b["lru_crawler_starts"] == 1,
+          "lru_crawler_starts: memlaned %d, memcached %d, not 1"
+          % (a["lru_crawler_starts"], b["lru_crawler_starts"]))
     print("   memlaned: %s; memcached: %s" % (a, b))
 
 
