@@ -206,6 +206,9 @@ size_t proto_parse(struct proto_parser *ps, char *buf, size_t len,
  * proto_execute() answers its requests in binary. */
 size_t proto_parse_binary(struct proto_parser *ps, char *buf, size_t len,
 			  struct proto_req *req);
+/* Whether the connection ends with req: a quit (text or binary), or a
+ * request refused with a close. memcached runs nothing sent after it. */
+bool proto_ends_stream(const struct proto_req *req);
 /* An item's size as memcached reckons it (its metadump's size=). */
 size_t proto_item_size(uint32_t klen, uint32_t vlen, uint32_t flags);
 

@@ -241,6 +241,13 @@ static uint8_t route_cmd(unsigned op)
 	}
 }
 
+bool proto_ends_stream(const struct proto_req *req)
+{
+	return req->close || req->cmd == PROTO_QUIT ||
+	       (req->binary && req->cmd != PROTO_ERR &&
+		(req->bin.op == OP_QUIT || req->bin.op == OP_QUITQ));
+}
+
 size_t proto_parse_binary(struct proto_parser *ps, char *buf, size_t len,
 			  struct proto_req *req)
 {
@@ -274,14 +281,15 @@ size_t proto_parse_binary(struct proto_parser *ps, char *buf, size_t len,
 	}
 	vlen = body - klen - elen;
 	/* a value too large is read and dropped, and the connection goes
-	 * on; memcached sizes an item as the text protocol does */
+	 * on; memcached sizes an item as the text protocol does, with the
+	 * flags of a set, add or replace (an append's are 0) */
 	if (sh.known && sh.value && sh.extras == (int8_t)elen &&
 	    klen <= PROTO_KEY_MAX && klen > 0 &&
-	    (uint64_t)klen + vlen + 59 + 8 > max) {
+	    len >= HDR + (size_t)elen + klen &&
+	    proto_item_size(klen, (uint32_t)vlen,
+			    elen == 8 ? (uint32_t)be(buf + HDR, 4) : 0) > max) {
 		size_t head = HDR + (size_t)elen + klen;
 
-		if (len < head)
-			return 0;
 		ps->swallow = vlen;
 		refuse(req, ST_TOO_LARGE, false, head);
 		/* a set refused so drops the key's old value, as memcached
@@ -468,13 +476,17 @@ static int bin_store(struct proto_node *n, const char *buf,
 		op.drop_old = true;
 		op.cas_cmd = req->bin.cas != 0;
 		break;
+	/* memcached: an add or replace with a CAS is a cas, as a set with
+	 * one is */
 	case OP_ADD:
 	case OP_ADDQ:
-		op.st.mode = CACHE_ADD;
+		op.st.mode = req->bin.cas ? CACHE_SET : CACHE_ADD;
+		op.cas_cmd = req->bin.cas != 0;
 		break;
 	case OP_REPLACE:
 	case OP_REPLACEQ:
-		op.st.mode = CACHE_REPLACE;
+		op.st.mode = req->bin.cas ? CACHE_SET : CACHE_REPLACE;
+		op.cas_cmd = req->bin.cas != 0;
 		break;
 	case OP_APPEND:
 	case OP_APPENDQ:
@@ -534,18 +546,23 @@ static int bin_arith(struct proto_node *n, const char *buf,
 		.incr = incr,
 		.delta = req->num,
 		.cas = req->bin.cas,
-		/* an expiry of all ones: no value is made on a miss */
-		.vivify = req->bin.expiry != 0xffffffffu,
 		.initial = req->bin.initial,
 		.vivify_exptime = exptime_abs(n, req->bin.expiry),
 	};
+	struct cache_shard *s = shard_of(n, req->hv);
 	struct cache_item it;
 	char v[8];
 	uint64_t val;
-	int rc = cache_arith(shard_of(n, req->hv), &a, &val, &it);
+	int rc = cache_arith(s, &a, &val, &it);
 
-	if (rc == 0 || rc == -ENOENT)
+	/* a miss makes the initial value unless the expiry is all ones;
+	 * memcached counts that as neither a hit nor a miss */
+	if (rc == -ENOENT && req->bin.expiry != 0xffffffffu) {
+		a.vivify = true;
+		rc = cache_arith(s, &a, &val, &it);
+	} else if (rc == 0 || rc == -ENOENT) {
 		count_arith(n, incr, rc == 0);
+	}
 	switch (rc) {
 	case 0:
 		if (req->noreply)
@@ -618,8 +635,7 @@ int proto_bin_execute(struct proto_node *n, const char *buf,
 	if (req->cmd == PROTO_NONE)
 		return 0;
 	if (req->cmd == PROTO_ERR) {
-		if (req->bin.status == ST_TOO_LARGE)
-			n->c.store_too_large++;
+		/* memcached counts store_too_large for text storage alone */
 		if (req->klen)
 			cache_delete(shard_of(n, req->hv), req->hv,
 				     buf + req->key_off, req->klen, 0);
@@ -665,9 +681,11 @@ int proto_bin_execute(struct proto_node *n, const char *buf,
 		break;
 	case OP_FLUSH:
 	case OP_FLUSHQ: {
+		/* counted once, however many cores it runs on */
 		struct proto_req f = {.has_num = req->num != 0,
 				      .num = req->num,
-				      .noreply = true};
+				      .noreply = true,
+				      .copy = req->copy};
 
 		proto_do_flush_all(n, &f, out);
 		rc = ok(out, req, 0);

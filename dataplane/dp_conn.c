@@ -655,7 +655,7 @@ static unsigned parse_ahead(struct dp_core *c, struct dp_conn *k, size_t off,
 		if (r->klen && *nh < max &&
 		    ml_hash_core(r->hv, dp_ncores) == c->id)
 			hv[(*nh)++] = r->hv;
-		if (r->close || r->cmd == PROTO_QUIT)
+		if (proto_ends_stream(r))
 			break; /* nothing after it runs */
 	}
 	return n;
@@ -712,8 +712,11 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 	size_t off = 0;
 
 	k->runnable = false;
-	if (unlikely(k->watch_mask)) {
-		k->rlen = 0; /* a watcher's input is ignored, as memcached */
+	if (unlikely(k->watch_mask) || k->ended) {
+		/* a watcher's input is ignored, as memcached; so is what
+		 * came after a quit or a close, while the replies before it
+		 * are still to come from other cores */
+		k->rlen = 0;
 		return;
 	}
 	if (!k->greeted && !k->udp && !conn_greet(c, k))
@@ -792,6 +795,12 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 		    !handle_request(c, k, k->rbuf + off, req))
 			continue;
 		off += req->len;
+		if (proto_ends_stream(req)) {
+			k->ended = true;
+			qh = qn;
+			off = k->rlen;
+			break;
+		}
 	}
 	c->running = NULL;
 	k->nleft = qn - qh;

@@ -162,6 +162,7 @@ struct dp_conn {
 	bool want_close;  /* quit or error: answer what came before, then close
 			   */
 	bool eof;	  /* the client sent all it will: answer it, close */
+	bool ended;	  /* a quit or a close was taken: nothing after runs */
 	bool closed;	  /* fd gone; freed when no reply is out */
 	bool pollout;	  /* the socket is full: EPOLLOUT wanted */
 	bool pollout_set; /* EPOLLOUT is what epoll has */

@@ -339,10 +339,44 @@ static void frames_cut_anywhere(void **state)
 	assert_int_equal(req.cmd, PROTO_MG);
 }
 
+/* A set's head against -I (1 MiB) as memcached reckons an item: 59 bytes
+ * beside key and value, 4 more with flags (measured against memcached
+ * 1.6.18). Too large: refused with the head alone, its value to be
+ * dropped; not: the parser waits for the value. */
+static size_t set_head(uint32_t flags, uint32_t vlen, struct proto_req *req)
+{
+	unsigned char h[24 + 8 + 3] = {0x80, 0x01, 0x00, 0x03, 0x08};
+	struct proto_parser ps = {.item_size_max = 1u << 20};
+	uint32_t body = 8 + 3 + vlen;
+
+	for (int i = 0; i < 4; i++) {
+		h[8 + i] = (unsigned char)(body >> (24 - 8 * i));
+		h[24 + i] = (unsigned char)(flags >> (24 - 8 * i));
+	}
+	memcpy(h + 32, "lim", 3);
+	return proto_parse_binary(&ps, (char *)h, sizeof(h), req);
+}
+
+static void too_large_as_memcached_reckons(void **state)
+{
+	const uint32_t max = 1u << 20;
+	struct proto_req req;
+
+	(void)state;
+	assert_int_equal(set_head(0, max - 59 - 3, &req), 0);
+	assert_int_equal(set_head(0, max - 59 - 3 + 1, &req), 35);
+	assert_int_equal(req.cmd, PROTO_ERR);
+	assert_int_equal(req.bin.status, 0x03); /* Too large. */
+	assert_int_equal(set_head(7, max - 63 - 3, &req), 0);
+	assert_int_equal(set_head(7, max - 63 - 3 + 1, &req), 35);
+	assert_int_equal(req.bin.status, 0x03);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(frames_cut_anywhere),
+		cmocka_unit_test(too_large_as_memcached_reckons),
 		cmocka_unit_test(transcripts),
 	};
 

@@ -120,6 +120,13 @@ SESSIONS = {
         [frame(DELETE, b"nokey", cas=1)],
         [arith(INCR, b"k", 1, cas=5)],
         [frame(GET, b"k")],
+        # an add or a replace with a CAS is a cas: the right one stores
+        # over the item (an add too), a wrong one is EEXISTS
+        [store(SET, b"ac", b"v1"), store(ADD, b"ac", b"v2", cas=CAS),
+         frame(GET, b"ac")],
+        [store(ADD, b"ac", b"v3", cas=12345), frame(GET, b"ac")],
+        [store(REPLACE, b"ac", b"v4", cas=CAS), frame(GET, b"ac")],
+        [store(ADDQ, b"ac", b"v5", cas=CAS), frame(GET, b"ac")],
     ],
     "arith": [
         [store(SET, b"n", b"5")],

@@ -13,7 +13,11 @@
   - binary frames in UDP datagrams, several to a datagram, answered
     datagram by datagram as memcached answers them (each response a
     message of its own, a quiet miss a bare header when nothing went out
-    before it), CAS values aside.
+    before it), CAS values aside;
+  - nothing sent after a quit or a frame refused with a close runs,
+    even while the replies before it are still at other cores (gets of
+    keys that both cores own): a set after it is not stored, on
+    memlaned as on memcached; the text protocol's quit likewise.
 
 (libmemcached's own binary mode runs in dataplane_libmemcached; the
 replies byte for byte in cache_golden_binary.)
@@ -135,6 +139,59 @@ def udp_binary_like_memcached():
               % (body.hex()[:80], a, b))
 
 
+QUIT, GAT = 0x07, 0x1d
+
+
+def ended_stream(port, stream, probe_key, binary):
+    """Sends stream on a connection, reads until the node closes it,
+    then asks a new connection for probe_key: what it answers."""
+    with socket.create_connection((harness.HOST, port), 5) as s:
+        s.sendall(stream)
+        s.settimeout(5)
+        try:
+            while s.recv(1 << 16):
+                pass
+        except socket.timeout:
+            harness.fail("the connection stays open after its end")
+    with socket.create_connection((harness.HOST, port), 5) as s:
+        if binary:
+            s.sendall(frame(GET, probe_key) + frame(NOOP, opaque=7))
+            return responses(s, 7)[0][1]
+        s.sendall(b"get %s\r\n" % probe_key)
+        s.settimeout(5)
+        out = b""
+        while not out.endswith(b"END\r\n"):
+            out += s.recv(1 << 16)
+        return out
+
+
+def nothing_runs_after_the_end():
+    keys = [b"key%d" % i for i in range(8)]  # owned by both cores
+    gets = b"".join(frame(GET, k, opaque=i) for i, k in enumerate(keys))
+
+    def late(k):
+        return frame(SET, k, b"x", struct.pack(">II", 0, 0))
+
+    cases = [
+        ("binary quit", gets + frame(QUIT) + late(b"late1"), b"late1", True),
+        ("binary key too long", gets + frame(GAT, b"L" * 251,
+                                              extras=b"\0\0\0\0") +
+         late(b"late2"), b"late2", True),
+        ("text quit", b"get " + b" ".join(keys) + b"\r\nquit\r\n"
+         b"set late3 0 0 1\r\nx\r\n", b"late3", False),
+    ]
+    ml = harness.Server("memlaned", threads=2, extra=("-B", "auto"))
+    mc = harness.Server("memcached", threads=2, extra=("-B", "auto"))
+    with harness.Servers(ml, mc):
+        for name, stream, key, binary in cases:
+            got = [ended_stream(srv.port, stream, key, binary)
+                   for srv in (ml, mc)]
+            want = 1 if binary else b"END\r\n"  # 1: Not found
+            check(got[1] == want, "%s: memcached %r" % (name, got[1]))
+            check(got[0] == want, "%s: what came after it ran (memlaned "
+                  "answers %r for its key)" % (name, got[0]))
+
+
 def pylibmc_binary():
     import pylibmc
 
@@ -241,4 +298,5 @@ if __name__ == "__main__":
         sys.exit(harness.SKIP)
     harness.run_checks([memccapable_binary, pylibmc_binary,
                         forwarded_in_binary,
-                        udp_binary_like_memcached])
+                        udp_binary_like_memcached,
+                        nothing_runs_after_the_end])

@@ -8,6 +8,11 @@ memlaned and memcached 1.6.18, both with -t 2, and every counter of
       commands (me among them), flush_all, expiry: each counter of
       COMPARED equal on both servers. The fields left out are in
       DIFFERENT, each with its reason.
+  binary_counters_match_memcached
+      the same over the binary protocol: a flush counted once, an incr
+      that makes its initial value neither a hit nor a miss, a value
+      too large not in store_too_large (memcached counts that for text
+      alone), an add with a CAS counted as a cas.
   dead_items_counted
       items flushed and expired, then looked up by get, mg, set, incr,
       delete and touch: memlaned counts each in get_flushed or
@@ -19,6 +24,7 @@ memlaned and memcached 1.6.18, both with -t 2, and every counter of
 """
 
 import socket
+import struct
 import sys
 import time
 
@@ -109,6 +115,47 @@ def counters_match_memcached():
           % (len(COMPARED), len(DIFFERENT), ", ".join(sorted(DIFFERENT))))
 
 
+def bin_frame(op, key=b"", extras=b"", value=b"", cas=0):
+    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
+                       len(key) + len(extras) + len(value), 0,
+                       cas) + extras + key + value
+
+
+def bin_arith(op, key, delta, initial, expiry):
+    return bin_frame(op, key, struct.pack(">QQI", delta, initial, expiry))
+
+
+SET_X = struct.pack(">II", 0, 0)
+BIN_WORKLOAD = [
+    bin_frame(0x01, b"a", SET_X, b"x") + bin_frame(0x00, b"a") +
+    bin_frame(0x00, b"zz"),
+    # incr: a miss that makes 5, a hit, a miss that makes nothing
+    bin_arith(0x05, b"n", 1, 5, 0) + bin_arith(0x05, b"n", 1, 5, 0) +
+    bin_arith(0x06, b"m", 1, 5, 0xffffffff),
+    bin_frame(0x01, b"big", SET_X, b"v" * (1 << 20)),
+    # an add with a CAS is a cas: a wrong CAS counts in cas_badval
+    bin_frame(0x02, b"a", SET_X, b"y", cas=987654321),
+    bin_frame(0x08) + bin_frame(0x18, extras=b"\0\0\0\0"),
+    bin_frame(0x00, b"a"),
+]
+
+
+def binary_counters_match_memcached():
+    ml = harness.Server("memlaned", threads=2, extra=("-B", "auto"))
+    mc = harness.Server("memcached", threads=2, extra=("-B", "auto"))
+    with harness.Servers(ml, mc):
+        for srv in (ml, mc):
+            exchange_all(srv.port, BIN_WORKLOAD)
+        a = harness.stats(ml.port)
+        b = harness.stats(mc.port)
+    for name in COMPARED + ["store_too_large"]:
+        check(a.get(name) == b[name], "stats %s: memlaned %s, memcached %s"
+              % (name, a.get(name), b[name]))
+    check(b["cmd_flush"] == "2" and b["incr_hits"] == "1" and
+          b["incr_misses"] == "0" and b["decr_misses"] == "1" and
+          b["cas_badval"] == "1", "memcached counts otherwise: %r" % b)
+
+
 # Each request in one write, answered before the next second's sweep:
 # f0..f5 flushed, e0..e5 expired (TTL -1), then each looked up once by a
 # different command; f6, f7, e6 and e7 are left for the crawl.
@@ -156,4 +203,5 @@ def dead_items_counted():
 
 
 if __name__ == "__main__":
-    harness.run_checks([counters_match_memcached, dead_items_counted])
+    harness.run_checks([counters_match_memcached,
+                        binary_counters_match_memcached, dead_items_counted])
