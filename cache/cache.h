@@ -49,7 +49,8 @@ struct cache_params {
 	bool huge_pages;
 	/* An item's size by the protocol's reckoning (memcached's -I), to
 	 * which an append or prepend's joined item is held as well as to
-	 * the shard's own (-E2BIG); NULL: only the shard's own. */
+	 * the shard's own (-E2BIG), and past MC_SLAB_CHUNK_MAX of which a
+	 * value is no number to incr or decr; NULL: only the shard's own. */
 	size_t (*item_size)(uint32_t klen, uint32_t vlen, uint32_t flags);
 	/* Told of each item evicted (watch evictions), before it goes;
 	 * NULL: nobody asks. */

@@ -999,9 +999,10 @@ static int do_mg(struct proto_node *n, const char *buf,
 		rc = cache_store(s, &st, &it);
 		created = rc == 0;
 		late_touch = false;
-		/* memcached's vivify fetches what it made: the next mg sees
-		 * h1 (this one answers from the item as it was made) */
-		if (created)
+		/* memcached's vivify fetches what it made, unless u: the
+		 * next mg sees h1 (this one answers from the item as it was
+		 * made) */
+		if (created && !HAS(req, 'u'))
 			cache_get(s, req->hv, key, req->klen, 0, 0, NULL);
 	}
 	if (rc) {

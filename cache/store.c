@@ -54,6 +54,10 @@
  */
 #define ARENA_POOL 64
 
+/* memcached's default slab_chunk_max: an item larger by item_size is
+ * kept in chunks, and memcached's incr and decr take it for no number */
+#define MC_SLAB_CHUNK_MAX (512u * 1024u)
+
 static pthread_mutex_t arena_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned arena_pool[ARENA_POOL];
 static unsigned arena_pool_n;
@@ -1686,9 +1690,12 @@ int cache_arith(struct cache_shard *s, const struct cache_arith *req,
 			*value = v;
 		return rc;
 	}
-	/* memcached's order: an empty value is not a number before any
-	 * CAS is compared, a value that does not parse only after */
-	if (it.vlen == 0)
+	/* memcached's order: an empty value, or one it keeps in chunks
+	 * (its item past slab_chunk_max), is not a number before any CAS
+	 * is compared, a value that does not parse only after */
+	if (it.vlen == 0 ||
+	    (s->item_size &&
+	     s->item_size(it.klen, it.vlen, it.flags) > MC_SLAB_CHUNK_MAX))
 		return -EINVAL;
 	if (req->cas && req->cas != cas_value(s, it.cas_ctr))
 		return -EEXIST;
