@@ -239,12 +239,13 @@ class Gen:
             cmd = self.r.choice([b"set", b"add", b"replace", b"append",
                                  b"prepend", b"cas"])
             v = self.value()
-            if k == TOO_LONG and self.mode != "step":
+            if k == TOO_LONG:
                 # KNOWN: memcached reads the data of a key too long as
                 # command lines; past 2048 bytes without a newline it
-                # closes, and which replies before it went out depends on
-                # where its reads fell, which a pipelined write leaves to
-                # chance (memlane sends them all)
+                # closes, and whether the replies before it went out
+                # (the CLIENT_ERROR too) depends on where its reads fell,
+                # which even one write leaves to chance: once in 250,000
+                # requests of step (memlane sends them all)
                 v = v[:1000]
             cas = b" {CAS}" if cmd == b"cas" else b""
             return b"%s %s %d %d %d%s%s\r\n%s\r\n" % (
@@ -293,6 +294,8 @@ class Gen:
         chosen = self.r.sample(flags, self.r.randint(0, 4))
         if kind == b"ms":
             v = self.value()
+            if k == TOO_LONG:
+                v = v[:1000]  # KNOWN: as in text()
             return b"ms %s %d %s\r\n%s\r\n" % (k, len(v), b" ".join(chosen),
                                                v)
         return b" ".join([kind, k] + chosen) + b"\r\n"
@@ -304,7 +307,7 @@ class Gen:
         exp = self.r.choice([0, 0, 1000, 5000])
         if r < 0.3:
             op = self.r.choice([0x01, 0x02, 0x03, 0x11, 0x12, 0x13])
-            v = self.value()
+            v = self.bin_value(k)
             return (op, k, struct.pack(">II", self.r.randint(0, 9), exp), v,
                     cas)
         if r < 0.5:
@@ -320,7 +323,7 @@ class Gen:
             return (self.r.choice([0x04, 0x14]), k, b"", b"", cas)
         if r < 0.74:
             return (self.r.choice([0x0e, 0x0f, 0x19, 0x1a]), k, b"",
-                    self.value(), cas)
+                    self.bin_value(k), cas)
         if r < 0.84:
             op = self.r.choice([0x1c, 0x1d, 0x1e, 0x23, 0x24])
             return (op, k, struct.pack(">I", exp), b"", False)
@@ -333,6 +336,14 @@ class Gen:
         # with a key or extras: memcached then takes as many bytes of
         # the next frame as its body again (the README's table)
         return (0x50, b"", b"", b"", False)
+
+    def bin_value(self, k):
+        """KNOWN: memcached closes at a key too long with the rest of
+        its frame unread, and a close with input unread is a reset,
+        which can drop replies the client has not read yet: how many
+        depends on timing. So not with a large value."""
+        v = self.value()
+        return v[:1000] if k == TOO_LONG else v
 
     def bad_binary(self):
         """A frame that memcached closes the connection for: extras of
@@ -393,14 +404,16 @@ def request_key(req):
     return w[1] if len(w) > 1 else b""
 
 
-# binary opcodes whose response carries the item's value (get, getq,
-# getk, getkq, gat, gatq, gatk, gatkq), and incr, decr and their quiet ones
-BIN_HOLDS = {0x00, 0x09, 0x0c, 0x0d, 0x1d, 0x1e, 0x23, 0x24}
+# binary opcodes whose response holds the item in memcached (get, getq,
+# getk, getkq, gat, gatq, gatk, gatkq, and touch, whose response has no
+# value but keeps the item as gat's does), and incr, decr and their
+# quiet ones
+BIN_HOLDS = {0x00, 0x09, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x23, 0x24}
 BIN_ARITH = {0x05, 0x06, 0x15, 0x16}
 
 
 def held_keys(req):
-    """The keys whose value a reply to req carries."""
+    """The keys whose item a reply to req holds in memcached."""
     if isinstance(req, tuple):
         return {req[1]} if req[0] in BIN_HOLDS else set()
     w = req.split(b"\r\n", 1)[0].split(b" ")
