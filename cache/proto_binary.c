@@ -244,7 +244,7 @@ static uint8_t route_cmd(unsigned op)
 bool proto_ends_stream(const struct proto_req *req)
 {
 	return req->close || req->cmd == PROTO_QUIT ||
-	       (req->binary && req->cmd != PROTO_ERR &&
+	       (req->binary &&
 		(req->bin.op == OP_QUIT || req->bin.op == OP_QUITQ));
 }
 
@@ -474,19 +474,14 @@ static int bin_store(struct proto_node *n, const char *buf,
 	case OP_SETQ:
 		op.st.mode = CACHE_SET;
 		op.drop_old = true;
-		op.cas_cmd = req->bin.cas != 0;
 		break;
-	/* memcached: an add or replace with a CAS is a cas, as a set with
-	 * one is */
 	case OP_ADD:
 	case OP_ADDQ:
-		op.st.mode = req->bin.cas ? CACHE_SET : CACHE_ADD;
-		op.cas_cmd = req->bin.cas != 0;
+		op.st.mode = CACHE_ADD;
 		break;
 	case OP_REPLACE:
 	case OP_REPLACEQ:
-		op.st.mode = req->bin.cas ? CACHE_SET : CACHE_REPLACE;
-		op.cas_cmd = req->bin.cas != 0;
+		op.st.mode = CACHE_REPLACE;
 		break;
 	case OP_APPEND:
 	case OP_APPENDQ:
@@ -499,6 +494,13 @@ static int bin_store(struct proto_node *n, const char *buf,
 		op.st.flags = 0;
 		op.st.exptime = 0;
 		break;
+	}
+	/* memcached: a set, add or replace with a CAS is a cas */
+	if (req->bin.cas &&
+	    (op.st.mode == CACHE_SET || op.st.mode == CACHE_ADD ||
+	     op.st.mode == CACHE_REPLACE)) {
+		op.st.mode = CACHE_SET;
+		op.cas_cmd = true;
 	}
 	rc = proto_store_run(n, &op, &it);
 	switch (rc) {

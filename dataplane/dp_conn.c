@@ -796,8 +796,8 @@ void dp_conn_parse(struct dp_core *c, struct dp_conn *k)
 			continue;
 		off += req->len;
 		if (proto_ends_stream(req)) {
+			/* parse_ahead() stopped at it: nothing is left */
 			k->ended = true;
-			qh = qn;
 			off = k->rlen;
 			break;
 		}

@@ -567,6 +567,13 @@ def stats(port, group=None):
             out[w[1]] = w[2]
 
 
+def bin_frame(op, key=b"", value=b"", extras=b"", opaque=0, cas=0):
+    """A binary-protocol request frame."""
+    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
+                       len(key) + len(extras) + len(value), opaque,
+                       cas) + extras + key + value
+
+
 # ---------------------------------------------------------------------------
 # UDP
 # ---------------------------------------------------------------------------

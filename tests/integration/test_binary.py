@@ -31,15 +31,9 @@ import sys
 sys.dont_write_bytecode = True
 
 import harness  # noqa: E402
-from harness import check
+from harness import bin_frame as frame, check
 
 GET, SET, GETQ, NOOP = 0x00, 0x01, 0x09, 0x0a
-
-
-def frame(op, key=b"", value=b"", extras=b"", opaque=0):
-    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
-                       len(key) + len(extras) + len(value), opaque,
-                       0) + extras + key + value
 
 
 def responses(sock, until_opaque):

@@ -31,7 +31,7 @@ import time
 sys.dont_write_bytecode = True
 
 import harness  # noqa: E402
-from harness import check  # noqa: E402
+from harness import bin_frame, check  # noqa: E402
 
 COMPARED = [
     "cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "cmd_meta", "get_hits",
@@ -115,26 +115,21 @@ def counters_match_memcached():
           % (len(COMPARED), len(DIFFERENT), ", ".join(sorted(DIFFERENT))))
 
 
-def bin_frame(op, key=b"", extras=b"", value=b"", cas=0):
-    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
-                       len(key) + len(extras) + len(value), 0,
-                       cas) + extras + key + value
-
-
 def bin_arith(op, key, delta, initial, expiry):
-    return bin_frame(op, key, struct.pack(">QQI", delta, initial, expiry))
+    return bin_frame(op, key, extras=struct.pack(">QQI", delta, initial,
+                                                 expiry))
 
 
 SET_X = struct.pack(">II", 0, 0)
 BIN_WORKLOAD = [
-    bin_frame(0x01, b"a", SET_X, b"x") + bin_frame(0x00, b"a") +
+    bin_frame(0x01, b"a", b"x", SET_X) + bin_frame(0x00, b"a") +
     bin_frame(0x00, b"zz"),
     # incr: a miss that makes 5, a hit, a miss that makes nothing
     bin_arith(0x05, b"n", 1, 5, 0) + bin_arith(0x05, b"n", 1, 5, 0) +
     bin_arith(0x06, b"m", 1, 5, 0xffffffff),
-    bin_frame(0x01, b"big", SET_X, b"v" * (1 << 20)),
+    bin_frame(0x01, b"big", b"v" * (1 << 20), SET_X),
     # an add with a CAS is a cas: a wrong CAS counts in cas_badval
-    bin_frame(0x02, b"a", SET_X, b"y", cas=987654321),
+    bin_frame(0x02, b"a", b"y", SET_X, cas=987654321),
     bin_frame(0x08) + bin_frame(0x18, extras=b"\0\0\0\0"),
     bin_frame(0x00, b"a"),
 ]
